@@ -1,0 +1,112 @@
+/*
+ * config.h - cardgated's configuration, built whole from a file and
+ * validated before anything uses it.  Reload builds a new struct cg_config
+ * and swaps it in only when it is valid; the old one keeps serving otherwise.
+ *
+ * Every key is documented in conf/cardgated.conf.example.
+ */
+#ifndef CARDGATE_DAEMON_CONFIG_H
+#define CARDGATE_DAEMON_CONFIG_H
+
+#include "conf/conf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CG_MAX_LISTENERS 16
+#define CG_MAX_ALLOW     32
+
+enum cg_framing {
+    CG_FRAMING_LEN2 = 0,  /* 2-byte big-endian binary length */
+    CG_FRAMING_LEN4ASCII, /* 4 ASCII decimal digits */
+    CG_FRAMING_LEN2BCD,   /* 2 bytes packed BCD (0..9999) */
+};
+
+enum cg_tls_verify {
+    CG_TLS_VERIFY_NONE = 0, /* server-side TLS only */
+    CG_TLS_VERIFY_OPTIONAL,
+    CG_TLS_VERIFY_REQUIRE, /* mutual TLS */
+};
+
+/* A network prefix for a listener's allow-list. */
+struct cg_allow {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    unsigned prefix;
+};
+
+struct cg_listener_conf {
+    char name[64];
+    unsigned line; /* of the [listener NAME] header, for messages */
+    bool have_address;
+    struct conf_addr address;
+    char dialect[64];        /* built-in dialect name */
+    char dialect_file[4096]; /* or a dialect file, when set */
+    enum cg_framing framing;
+    unsigned header_len;       /* fixed header after the length (e.g. 5 for a TPDU), 0 none */
+    bool header_swap_tpdu;     /* swap TPDU source/destination in answers */
+    int64_t budget_us;         /* latency budget: deadline = arrival + budget */
+    uint64_t max_frame;        /* largest frame accepted, bytes */
+    int64_t idle_timeout_us;   /* close a link silent for this long; 0 never */
+    int64_t echo_interval_us;  /* send our own 0800 echo when idle; 0 never */
+    uint64_t max_outstanding;  /* requests in flight per link */
+    uint64_t write_buffer_max; /* bytes queued to a peer that does not read */
+    bool require_signon;
+    bool tls;
+    char tls_cert[4096];
+    char tls_key[4096];
+    char tls_ca[4096];
+    enum cg_tls_verify tls_verify;
+    struct cg_allow allow[CG_MAX_ALLOW];
+    unsigned nallow; /* 0: any address */
+};
+
+struct cg_config {
+    char path[4096];
+    int log_level;
+
+    /* [database] */
+    char db_conninfo[4096];
+    unsigned db_pool_size;
+    unsigned db_max_batch;
+    int64_t db_connect_timeout_us;
+    int64_t db_reconnect_min_us;
+    int64_t db_reconnect_max_us;
+
+    /* [listener NAME] */
+    struct cg_listener_conf listeners[CG_MAX_LISTENERS];
+    unsigned nlisteners;
+
+    /* [standin] */
+    char standin_response[3]; /* default "91" */
+    bool standin_approve;     /* approve up to the per-card stand-in limit */
+
+    /* [audit] */
+    char audit_dir[4096];
+    uint64_t audit_segment_size;
+    int64_t audit_checkpoint_interval_us;
+
+    /* [metrics] */
+    bool metrics_enabled;
+    struct conf_addr metrics_address;
+
+    /* [keys] */
+    char keys_file[4096];
+    char master_key_file[4096];
+    char master_key_credential[256];
+};
+
+/*
+ * Load and validate path into *cfg (zeroed and defaulted first).  Returns 0,
+ * or -1 with err holding "FILE:LINE: message".
+ */
+int cg_config_load(const char *path, struct cg_config *cfg, struct conf_err *err)
+    __attribute__((warn_unused_result));
+
+/* Defaults for every key, as the example file documents them. */
+void cg_config_defaults(struct cg_config *cfg);
+
+/* Does addr (AF_INET/AF_INET6 bytes) fall inside the listener's allow-list? */
+bool cg_allow_match(const struct cg_listener_conf *l, int family, const uint8_t *addr);
+
+#endif

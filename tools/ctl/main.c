@@ -1,0 +1,41 @@
+/*
+ * cardgatectl - operators' and auditors' tool.  Dispatches to the command
+ * modules listed below.
+ */
+#include "common/log.h"
+#include "tools/ctl/ctl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct ctl_command commands[] = {
+    {"migrate", "apply sql/ migrations to the database", ctl_migrate_main},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: cardgatectl COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'cardgatectl COMMAND --help' describes one command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    log_init("cardgatectl", LOG_LVL_WARNING);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "cardgatectl: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
