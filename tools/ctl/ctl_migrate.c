@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MIGRATE_LOCK_KEY 0x63617264 /* "card" */
+#define MIGRATE_LOCK_KEY 1667330660 /* "card" */
 #define MAX_MIGRATIONS   1000
 
 static int cmp_str(const void *a, const void *b)
