@@ -21,33 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct pgtest pg;
-static struct event_base *base;
-
 struct fixture {
     struct dbpt_ctx ctx;
     struct dbpool *pool;
 };
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (pgtest_start(&pg, 0) != 0)
-        return -1;
-    PGconn *c = pgtest_connect(&pg);
-    if (c == NULL)
-        return -1;
-    int rc = dbpt_install(c);
-    PQfinish(c);
-    return rc;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    pgtest_stop(&pg);
-    return 0;
-}
 
 static bool pool_all_up(void *arg)
 {
@@ -64,9 +41,9 @@ static struct fixture *fixture_new(const char *conninfo, unsigned n, unsigned mb
     assert_non_null(f);
     struct dbp_config cfg;
     dbpt_config(&cfg, &f->ctx, conninfo, n, mb);
-    f->pool = dbp_new(base, &cfg);
+    f->pool = dbp_new(dbpt_base, &cfg);
     assert_non_null(f->pool);
-    assert_true(dbpt_run_until(base, pool_all_up, f, 10000));
+    assert_true(dbpt_run_until(dbpt_base, pool_all_up, f, 10000));
     return f;
 }
 
@@ -74,19 +51,6 @@ static void fixture_free(struct fixture *f)
 {
     dbp_free(f->pool);
     free(f);
-}
-
-static int setup(void **state)
-{
-    base = event_base_new();
-    return base == NULL ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-    event_base_free(base);
-    base = NULL;
-    return 0;
 }
 
 struct wait_n {
@@ -103,7 +67,7 @@ static bool ndone_reached(void *arg)
 static void run_until_done(struct fixture *f, unsigned n, int timeout_ms)
 {
     struct wait_n w = {&f->ctx, n};
-    assert_true(dbpt_run_until(base, ndone_reached, &w, timeout_ms));
+    assert_true(dbpt_run_until(dbpt_base, ndone_reached, &w, timeout_ms));
 }
 
 struct wait_batches {
@@ -122,13 +86,13 @@ static bool batches_reached(void *arg)
 static void run_until_batches(struct fixture *f, uint64_t n)
 {
     struct wait_batches w = {f->pool, n};
-    assert_true(dbpt_run_until(base, batches_reached, &w, 5000));
+    assert_true(dbpt_run_until(dbpt_base, batches_reached, &w, 5000));
 }
 
 /* A one-value query on a connection of the test's own returns want. */
 static void assert_scalar(const char *sql, const char *want)
 {
-    PGconn *c = pgtest_connect(&pg);
+    PGconn *c = pgtest_connect(&dbpt_pg);
     assert_non_null(c);
     char *v = pgtest_scalar(c, sql);
     assert_non_null(v);
@@ -248,7 +212,7 @@ static void test_routing_keeps_key_on_one_connection(void **state)
         }
         /* let some rounds go out on their own, so several calls are involved */
         if (round % 5 == 0)
-            dbpt_run_for(base, 5);
+            dbpt_run_for(dbpt_base, 5);
     }
     run_until_done(f, NK * PER, 10000);
     int pid_of_key[NK] = {0};
@@ -353,7 +317,7 @@ static void test_multi_host_conninfo(void **state)
     snprintf(ci, sizeof(ci),
              "host=127.0.0.1,%s port=1,%s dbname=cardgate user=cardgate "
              "target_session_attrs=read-write",
-             pg.host, pg.port);
+             dbpt_pg.host, dbpt_pg.port);
     struct fixture *f = fixture_new(ci, 2, 16);
     struct dbpt_req r;
     dbpt_req_init(&r, 1, "multi", DBPT_STMT_ECHO);
@@ -436,14 +400,22 @@ static void test_free_fails_everything(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_batching_grows_with_load, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_statements_split_batches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_routing_keeps_key_on_one_connection, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sql_error_fails_only_its_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_values_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_multi_host_conninfo, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cancel_late_outcome_delivered, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_fails_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batching_grows_with_load, dbpt_base_setup,
+                                        dbpt_base_teardown),
+        cmocka_unit_test_setup_teardown(test_statements_split_batches, dbpt_base_setup,
+                                        dbpt_base_teardown),
+        cmocka_unit_test_setup_teardown(test_routing_keeps_key_on_one_connection, dbpt_base_setup,
+                                        dbpt_base_teardown),
+        cmocka_unit_test_setup_teardown(test_sql_error_fails_only_its_batch, dbpt_base_setup,
+                                        dbpt_base_teardown),
+        cmocka_unit_test_setup_teardown(test_values_round_trip, dbpt_base_setup,
+                                        dbpt_base_teardown),
+        cmocka_unit_test_setup_teardown(test_multi_host_conninfo, dbpt_base_setup,
+                                        dbpt_base_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_late_outcome_delivered, dbpt_base_setup,
+                                        dbpt_base_teardown),
+        cmocka_unit_test_setup_teardown(test_free_fails_everything, dbpt_base_setup,
+                                        dbpt_base_teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, dbpt_group_setup, dbpt_group_teardown);
 }

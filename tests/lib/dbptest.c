@@ -4,6 +4,7 @@
 #include "tests/lib/dbptest.h"
 
 #include "common/util.h"
+#include "tests/lib/pgtest.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -44,6 +45,50 @@ int dbpt_install(PGconn *c)
         fprintf(stderr, "dbpt_install: %s", PQerrorMessage(c));
     PQclear(r);
     return ok ? 0 : -1;
+}
+
+int dbpt_start_cluster(struct pgtest *pg, int flags)
+{
+    if (pgtest_start(pg, flags) != 0)
+        return -1;
+    PGconn *c = pgtest_connect(pg);
+    if (c == NULL)
+        return -1;
+    int rc = dbpt_install(c);
+    PQfinish(c);
+    return rc;
+}
+
+struct pgtest dbpt_pg;
+
+int dbpt_group_setup(void **state)
+{
+    (void)state;
+    return dbpt_start_cluster(&dbpt_pg, 0);
+}
+
+int dbpt_group_teardown(void **state)
+{
+    (void)state;
+    pgtest_stop(&dbpt_pg);
+    return 0;
+}
+
+struct event_base *dbpt_base;
+
+int dbpt_base_setup(void **state)
+{
+    (void)state;
+    dbpt_base = event_base_new();
+    return dbpt_base == NULL ? -1 : 0;
+}
+
+int dbpt_base_teardown(void **state)
+{
+    (void)state;
+    event_base_free(dbpt_base);
+    dbpt_base = NULL;
+    return 0;
 }
 
 static struct dbpt_req *req_of(struct dbp_item *it)

@@ -59,6 +59,20 @@ extern const struct dbp_stmt dbpt_stmts[2];
 /* Create the test function and table; 0 or -1 (reason on stderr). */
 int dbpt_install(PGconn *c);
 
+struct pgtest;
+/* pgtest_start(pg, flags) and dbpt_install on it; 0 or -1. */
+int dbpt_start_cluster(struct pgtest *pg, int flags);
+
+/* One throwaway cluster per test binary: cmocka group setup/teardown. */
+extern struct pgtest dbpt_pg;
+int dbpt_group_setup(void **state);
+int dbpt_group_teardown(void **state);
+
+/* A fresh event base per test: cmocka setup/teardown for dbpt_base. */
+extern struct event_base *dbpt_base;
+int dbpt_base_setup(void **state);
+int dbpt_base_teardown(void **state);
+
 /* A pool config with the test callbacks (ud = ctx) and small back-offs. */
 void dbpt_config(struct dbp_config *cfg, struct dbpt_ctx *ctx, const char *conninfo,
                  unsigned pool_size, unsigned max_batch);
