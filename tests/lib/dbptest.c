@@ -132,6 +132,8 @@ static int build(void *ud, unsigned stmt, struct dbp_item *const *items, unsigne
     return 0;
 }
 
+static void take_row(struct dbpt_req *r, const struct dbp_outcome *o);
+
 static void done(void *ud, struct dbp_item *it, const struct dbp_outcome *o)
 {
     struct dbpt_ctx *ctx = ud;
@@ -149,8 +151,15 @@ static void done(void *ud, struct dbp_item *it, const struct dbp_outcome *o)
     r->sent = o->sent;
     r->cancelled = o->cancelled;
     snprintf(r->msg, sizeof(r->msg), "%s", o->message ? o->message : "");
-    if (o->status != DBP_OK)
-        return;
+    if (o->status == DBP_OK)
+        take_row(r, o);
+    if (ctx->on_done != NULL)
+        ctx->on_done(ctx, r);
+}
+
+/* Copy the item's row out of the result (valid only during done()). */
+static void take_row(struct dbpt_req *r, const struct dbp_outcome *o)
+{
     r->ord = atoi(PQgetvalue(o->res, o->row, 0));
     r->k = atoll(PQgetvalue(o->res, o->row, 1));
     if (PQnfields(o->res) >= 5) {

@@ -51,6 +51,9 @@ struct dbpt_ctx {
     unsigned ndone;
     unsigned nfreed;
     unsigned nstatus[DBP_ERR_SHUTDOWN + 1];
+    /* when set, called at the end of done() for a request not freed there */
+    void (*on_done)(struct dbpt_ctx *ctx, struct dbpt_req *r);
+    void *user;
 };
 
 /* Statements for dbp_config.stmts. */
