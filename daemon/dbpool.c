@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/config.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -77,6 +78,7 @@ struct dbp_conn {
     unsigned batch_stmt;
     PGresult *res; /* the call's result, held until the sync */
     bool err;
+    bool drop_after; /* the segment's error says: this server is no place to be */
     char errmsg[256];
     unsigned nulls; /* consecutive NULL results: a guard against a pipeline out of step */
 
@@ -85,15 +87,12 @@ struct dbp_conn {
 
 struct dbpool {
     struct event_base *base;
+    struct dbp_config cfg; /* a copy; conninfo and stmts point at the copies below */
     char *conninfo;
     unsigned n;
-    unsigned max_batch;
-    int64_t connect_timeout_us, reconnect_min_us, reconnect_max_us;
     struct dbp_stmt stmts[DBP_MAX_STMTS];
     Oid types[DBP_MAX_STMTS][DBP_MAX_PARAMS];
     unsigned nstmts;
-    struct dbp_ops ops;
-    void *ud;
     bool closing;
     struct dbp_stats st;
     struct dbp_conn conns[];
@@ -181,7 +180,7 @@ static void deliver(struct dbpool *pool, struct dbp_item *item, enum dbp_status 
     item->state = DBP_ITEM_IDLE;
     item->conn = NULL;
     item->next = item->prev = NULL;
-    pool->ops.done(pool->ud, item, &o);
+    pool->cfg.ops.done(pool->cfg.ud, item, &o);
 }
 
 static struct dbp_item *queue_pop(struct dbp_conn *c)
@@ -307,14 +306,15 @@ static void conn_lost(struct dbp_conn *c, const char *reason)
         c->pg = NULL;
     }
     c->err = false;
+    c->drop_after = false;
     c->busy = false;
     c->want_write = false;
     c->nulls = 0;
 
     conn_schedule_reconnect(c, c->backoff_us);
     c->backoff_us *= 2;
-    if (c->backoff_us > pool->reconnect_max_us)
-        c->backoff_us = pool->reconnect_max_us;
+    if (c->backoff_us > pool->cfg.reconnect_max_us)
+        c->backoff_us = pool->cfg.reconnect_max_us;
 
     char msg[300];
     snprintf(msg, sizeof(msg), "database connection lost: %s", why);
@@ -349,8 +349,8 @@ static void conn_start(struct dbp_conn *c)
         conn_lost(c, PQerrorMessage(c->pg));
         return;
     }
-    c->connect_deadline_us = util_now_us() + pool->connect_timeout_us;
-    if (conn_wait(c, EV_WRITE, pool->connect_timeout_us) != 0)
+    c->connect_deadline_us = util_now_us() + pool->cfg.connect_timeout_us;
+    if (conn_wait(c, EV_WRITE, pool->cfg.connect_timeout_us) != 0)
         conn_lost(c, "no socket");
 }
 
@@ -361,10 +361,23 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
         conn_start(c);
 }
 
+/*
+ * Server notices (RAISE NOTICE, warnings) go to the debug log, first line
+ * only, instead of libpq's default of printing them to stderr.
+ */
+static void conn_notice(void *arg, const char *message)
+{
+    struct dbp_conn *c = arg;
+    char line[256];
+    one_line(message, line, sizeof(line));
+    log_debug_p(c->prefix, "server notice: %s", line);
+}
+
 /* Connected: non-blocking, pipeline mode, send the prepares and a sync. */
 static void conn_connected(struct dbp_conn *c)
 {
     struct dbpool *pool = c->pool;
+    PQsetNoticeProcessor(c->pg, conn_notice, c);
     if (PQsetnonblocking(c->pg, 1) != 0 || PQenterPipelineMode(c->pg) != 1) {
         conn_lost(c, PQerrorMessage(c->pg));
         return;
@@ -469,7 +482,7 @@ static void conn_segment_done(struct dbp_conn *c)
         if (c->ever_up)
             pool->st.reconnects++;
         c->ever_up = true;
-        c->backoff_us = pool->reconnect_min_us;
+        c->backoff_us = pool->cfg.reconnect_min_us;
         conn_set_state(c, CS_READY);
         log_info_p(c->prefix, "database connection ready (server %d, backend pid %d)",
                    PQserverVersion(c->pg), PQbackendPID(c->pg));
@@ -507,6 +520,11 @@ static void conn_segment_done(struct dbp_conn *c)
     if (res != NULL)
         PQclear(res);
     c->errmsg[0] = '\0';
+    if (c->drop_after && c->state == CS_READY) {
+        c->drop_after = false;
+        conn_lost(c, "the server is read-only (demoted primary?)");
+        return;
+    }
     if (c->state == CS_READY && c->qhead != NULL)
         conn_send_batch(c);
 }
@@ -517,6 +535,14 @@ static void conn_note_error(struct dbp_conn *c, const PGresult *r)
     if (c->err)
         return;
     c->err = true;
+    /*
+     * 25006 read_only_sql_transaction: the server was demoted (or is a
+     * standby reached without target_session_attrs).  Fail the batch, then
+     * drop the connection, so the reconnect finds the new primary.
+     */
+    const char *code = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (code != NULL && strcmp(code, "25006") == 0)
+        c->drop_after = true;
     const char *m = r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (m == NULL)
         m = r != NULL ? PQresultErrorMessage(r) : NULL;
@@ -615,7 +641,7 @@ static void conn_send_batch(struct dbp_conn *c)
     while (c->state == CS_READY && !c->busy && c->qhead != NULL) {
         unsigned stmt = c->qhead->stmt;
         unsigned n = 0;
-        while (n < pool->max_batch && c->qhead != NULL && c->qhead->stmt == stmt) {
+        while (n < pool->cfg.max_batch && c->qhead != NULL && c->qhead->stmt == stmt) {
             struct dbp_item *it = queue_pop(c);
             it->state = DBP_ITEM_SENT;
             c->batch[n++] = it;
@@ -629,7 +655,7 @@ static void conn_send_batch(struct dbp_conn *c)
         p->len = 0;
         p->oom = false;
         memset(p->set, 0, sizeof(p->set));
-        int rc = pool->ops.build(pool->ud, stmt, c->batch, n, p);
+        int rc = pool->cfg.ops.build(pool->cfg.ud, stmt, c->batch, n, p);
         if (rc != 0 || p->oom) {
             c->nbatch = 0;
             log_warnx_p(c->prefix, "could not build the parameters of a batch of %u", n);
@@ -685,18 +711,15 @@ struct dbpool *dbp_new(struct event_base *base, const struct dbp_config *cfg)
     if (pool == NULL)
         goto oom;
     pool->base = base;
+    pool->cfg = *cfg;
+    pool->cfg.stmts = pool->stmts;
     pool->n = cfg->pool_size;
-    pool->max_batch = cfg->max_batch;
-    pool->connect_timeout_us = cfg->connect_timeout_us;
-    pool->reconnect_min_us = cfg->reconnect_min_us;
-    pool->reconnect_max_us = cfg->reconnect_max_us;
-    pool->ops = cfg->ops;
-    pool->ud = cfg->ud;
     pool->nstmts = cfg->nstmts;
     pool->st.conns_total = pool->n;
     pool->conninfo = strdup(cfg->conninfo != NULL ? cfg->conninfo : "");
     if (pool->conninfo == NULL)
         goto oom;
+    pool->cfg.conninfo = pool->conninfo;
     for (unsigned i = 0; i < cfg->nstmts; i++) {
         const struct dbp_stmt *s = &cfg->stmts[i];
         pool->stmts[i] = *s;
@@ -713,13 +736,13 @@ struct dbpool *dbp_new(struct event_base *base, const struct dbp_config *cfg)
         struct dbp_conn *c = &pool->conns[i];
         c->idx = i;
         c->state = CS_DOWN;
-        c->backoff_us = pool->reconnect_min_us;
+        c->backoff_us = pool->cfg.reconnect_min_us;
         snprintf(c->prefix, sizeof(c->prefix), "db#%u", i);
         evtimer_assign(&c->timer_ev, base, conn_timer_cb, c);
         event_assign(&c->flush_ev, base, -1, 0, conn_flush_cb, c);
         c->pool = pool; /* from here on dbp_free() cleans this one up */
-        c->batch = calloc(pool->max_batch, sizeof(*c->batch));
-        c->got = calloc(pool->max_batch, sizeof(*c->got));
+        c->batch = calloc(pool->cfg.max_batch, sizeof(*c->batch));
+        c->got = calloc(pool->cfg.max_batch, sizeof(*c->got));
         if (c->batch == NULL || c->got == NULL)
             goto oom;
     }
@@ -951,4 +974,88 @@ void dbp_param_null(struct dbp_params *p, unsigned idx)
         p->lens[idx] = 0;
         p->fmts[idx] = 0;
     }
+}
+
+/* ---- wiring helpers ---- */
+
+void dbp_config_from_cg(struct dbp_config *out, const struct cg_config *cfg)
+{
+    out->conninfo = cfg->db_conninfo;
+    out->pool_size = cfg->db_pool_size;
+    out->max_batch = cfg->db_max_batch;
+    out->connect_timeout_us = cfg->db_connect_timeout_us;
+    out->reconnect_min_us = cfg->db_reconnect_min_us;
+    out->reconnect_max_us = cfg->db_reconnect_max_us;
+}
+
+/* snprintf into buf at *len, keeping count of what would have been written. */
+static void prom_printf(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void prom_printf(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(*len < cap ? buf + *len : NULL, *len < cap ? cap - *len : 0, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *len += (size_t)n;
+}
+
+size_t dbp_stats_prometheus(const struct dbp_stats *st, char *buf, size_t cap)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } m[] = {
+#define M(field, name, type, help) {name, type, help, offsetof(struct dbp_stats, field)}
+        M(batches, "cardgate_db_batches_total", "counter", "Calls sent to the database."),
+        M(items_sent, "cardgate_db_items_sent_total", "counter", "Items sent in calls."),
+        M(items_ok, "cardgate_db_items_ok_total", "counter", "Items that got their row."),
+        M(items_failed, "cardgate_db_items_failed_total", "counter",
+          "Items that got a failure (SQL, connection, cancel, shutdown, no row)."),
+        M(in_flight, "cardgate_db_items_in_flight", "gauge", "Items sent, outcome not yet in."),
+        M(queued, "cardgate_db_items_queued", "gauge", "Items waiting on connection queues."),
+        M(reconnects, "cardgate_db_reconnects_total", "counter",
+          "Connections re-established after a loss."),
+        M(conn_failures, "cardgate_db_connection_failures_total", "counter",
+          "Connection attempts failed and connections lost."),
+        M(batch_errors, "cardgate_db_batch_errors_total", "counter",
+          "Calls failed with an SQL error."),
+        M(late, "cardgate_db_late_outcomes_total", "counter",
+          "Outcomes delivered for items cancelled while in flight."),
+        M(refused, "cardgate_db_refused_total", "counter",
+          "Submissions refused: no usable connection."),
+#undef M
+    };
+    size_t len = 0;
+    prom_printf(buf, cap, &len,
+                "# HELP cardgate_db_connections Database connections by state.\n"
+                "# TYPE cardgate_db_connections gauge\n"
+                "cardgate_db_connections{state=\"up\"} %u\n"
+                "cardgate_db_connections{state=\"down\"} %u\n",
+                st->conns_up, st->conns_total - st->conns_up);
+    for (size_t i = 0; i < UTIL_NELEM(m); i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)st + m[i].off, sizeof(v));
+        prom_printf(buf, cap, &len, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m[i].name, m[i].help,
+                    m[i].name, m[i].type, m[i].name, (unsigned long long)v);
+    }
+    prom_printf(buf, cap, &len,
+                "# HELP cardgate_db_batch_items Items per call.\n"
+                "# TYPE cardgate_db_batch_items histogram\n");
+    uint64_t cum = 0;
+    for (unsigned i = 0; i < DBP_HIST_BUCKETS; i++) {
+        cum += st->batch_hist[i];
+        if (dbp_hist_bound(i) != 0)
+            prom_printf(buf, cap, &len, "cardgate_db_batch_items_bucket{le=\"%u\"} %llu\n",
+                        dbp_hist_bound(i), (unsigned long long)cum);
+        else
+            prom_printf(buf, cap, &len, "cardgate_db_batch_items_bucket{le=\"+Inf\"} %llu\n",
+                        (unsigned long long)cum);
+    }
+    prom_printf(buf, cap, &len,
+                "cardgate_db_batch_items_sum %llu\ncardgate_db_batch_items_count %llu\n",
+                (unsigned long long)st->items_sent, (unsigned long long)st->batches);
+    return len;
 }

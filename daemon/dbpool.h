@@ -43,6 +43,11 @@
  * item with the caller and done() is NOT called: the caller answers from
  * stand-in at once (synchronous failure).
  *
+ * A batch failing with SQLSTATE 25006 (read-only transaction: a demoted
+ * primary) also drops its connection after failing the batch, so that the
+ * reconnect, through a multi-host conninfo with target_session_attrs=
+ * read-write, finds the new primary.
+ *
  * Failures.  A lost connection (PQconsumeInput == 0, a flush error, a broken
  * pipeline) fails every item in flight (DBP_ERR_CONN, o->sent set: the
  * outcome is UNKNOWN, the transaction may have committed; the ledger's
@@ -215,6 +220,22 @@ unsigned dbp_route(const struct dbpool *pool, uint64_t key);
 
 /* Index of the connection the item was queued or sent on; -1 when idle. */
 int dbp_item_conn(const struct dbpool *pool, const struct dbp_item *item);
+
+struct cg_config;
+/*
+ * Fill the [database] part of out (conninfo, pool_size, max_batch, the
+ * timeouts) from the daemon's config; stmts, ops and ud stay the caller's.
+ * out->conninfo points into cfg, which must outlive dbp_new() (it copies).
+ */
+void dbp_config_from_cg(struct dbp_config *out, const struct cg_config *cfg);
+
+/*
+ * Prometheus text exposition of st (cardgate_db_* names; the batch-size
+ * histogram cumulative with le buckets 1..512,+Inf) into buf[0..cap-1],
+ * NUL-terminated when it fits.  Returns the length it needs, like snprintf:
+ * a result >= cap means buf was too small.
+ */
+size_t dbp_stats_prometheus(const struct dbp_stats *st, char *buf, size_t cap);
 
 /* ---- parameter building (inside the build callback) ---- */
 

@@ -82,15 +82,24 @@ static void round_trip_ok(struct dbpool *pool, struct dbpt_ctx *ctx, unsigned n)
     }
 }
 
+/* A pool of n connections (max_batch 8, back-off up to max_us) once all are up. */
+static struct dbpool *pool_up(struct dbpt_ctx *ctx, unsigned n, int64_t max_us, struct want *w)
+{
+    struct dbp_config cfg;
+    dbpt_config(&cfg, ctx, "", n, 8);
+    cfg.reconnect_max_us = max_us;
+    struct dbpool *pool = dbp_new(dbpt_base, &cfg);
+    assert_non_null(pool);
+    *w = (struct want){pool, ctx, n, 0, 0, 0};
+    assert_true(dbpt_run_until(dbpt_base, reached, w, 10000));
+    return pool;
+}
+
 static void test_terminate_backend_fails_items_and_recovers(void **state)
 {
     struct dbpt_ctx ctx = {0};
-    struct dbp_config cfg;
-    dbpt_config(&cfg, &ctx, "", 2, 8);
-    struct dbpool *pool = dbp_new(dbpt_base, &cfg);
-    assert_non_null(pool);
-    struct want w = {pool, &ctx, 2, 0, 0, 0};
-    assert_true(dbpt_run_until(dbpt_base, reached, &w, 10000));
+    struct want w;
+    struct dbpool *pool = pool_up(&ctx, 2, 400000, &w);
 
     /* per connection: a batch of 8 in flight (sleeping) and 2 queued */
     enum { PER = 10 };
@@ -142,13 +151,8 @@ static void test_terminate_backend_fails_items_and_recovers(void **state)
 static void test_server_stop_refuses_then_recovers(void **state)
 {
     struct dbpt_ctx ctx = {0};
-    struct dbp_config cfg;
-    dbpt_config(&cfg, &ctx, "", 2, 8);
-    cfg.reconnect_max_us = 200000;
-    struct dbpool *pool = dbp_new(dbpt_base, &cfg);
-    assert_non_null(pool);
-    struct want w = {pool, &ctx, 2, 0, 0, 0};
-    assert_true(dbpt_run_until(dbpt_base, reached, &w, 10000));
+    struct want w;
+    struct dbpool *pool = pool_up(&ctx, 2, 200000, &w);
     round_trip_ok(pool, &ctx, 4);
     assert_true(dbp_available(pool));
 
@@ -198,11 +202,66 @@ static void test_server_stop_refuses_then_recovers(void **state)
     dbp_free(pool);
 }
 
+/* Run one command on a connection of the test's own. */
+static void exec_ok(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+}
+
+/*
+ * A demoted primary: new sessions are read-only.  The batch that hits it
+ * fails with the server's message, and the pool drops that connection on
+ * its own (so a multi-host conninfo would find the new primary); once the
+ * database is writable again, traffic resumes without restarting the pool.
+ */
+static void test_read_only_server_drops_connection(void **state)
+{
+    struct dbpt_ctx ctx = {0};
+    struct want w;
+    struct dbpool *pool = pool_up(&ctx, 1, 400000, &w);
+    round_trip_ok(pool, &ctx, 2);
+
+    PGconn *admin = pgtest_connect(&dbpt_pg);
+    assert_non_null(admin);
+    exec_ok(admin, "ALTER DATABASE cardgate SET default_transaction_read_only = on");
+    exec_ok(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   "WHERE application_name = 'cardgated'");
+    /* the pool reconnects, to a read-only session */
+    w.failures = 1;
+    w.ndone = ctx.ndone;
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+    struct dbp_stats st;
+    dbp_get_stats(pool, &st);
+    uint64_t failures = st.conn_failures;
+
+    struct dbpt_req r;
+    dbpt_req_init(&r, 1, "ro", DBPT_STMT_ECHO);
+    assert_int_equal(dbp_submit(pool, &r.item), 0);
+    w.ndone = ctx.ndone + 1;
+    w.failures = failures + 1; /* the batch's failure dropped the connection */
+    w.up = 0;
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+    assert_int_equal(r.status, DBP_ERR_SQL);
+    assert_non_null(strstr(r.msg, "read-only"));
+
+    exec_ok(admin, "ALTER DATABASE cardgate RESET default_transaction_read_only");
+    PQfinish(admin);
+    w.up = 1;
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+    round_trip_ok(pool, &ctx, 4);
+    dbp_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_terminate_backend_fails_items_and_recovers,
                                         dbpt_base_setup, dbpt_base_teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_server_drops_connection, dbpt_base_setup,
+                                        dbpt_base_teardown),
         cmocka_unit_test_setup_teardown(test_server_stop_refuses_then_recovers, dbpt_base_setup,
                                         dbpt_base_teardown),
     };

@@ -12,12 +12,15 @@
 
 #include <cmocka.h>
 
+#include "common/util.h"
+#include "daemon/config.h"
 #include "daemon/dbpool.h"
 #include "tests/lib/dbptest.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -164,6 +167,63 @@ static void test_connect_timeout(void **state)
     close(s);
 }
 
+/* The [database] keys of a full config land in the pool's config. */
+static void test_config_from_cg(void **state)
+{
+    struct cg_config *cg = calloc(1, sizeof(*cg));
+    assert_non_null(cg);
+    struct conf_err err;
+    assert_int_equal(cg_config_load("tests/data/conf/good/full.conf", cg, &err), 0);
+    struct dbp_config c;
+    memset(&c, 0, sizeof(c));
+    dbp_config_from_cg(&c, cg);
+    assert_string_equal(c.conninfo, "host=db1,db2 dbname=cardgate target_session_attrs=read-write");
+    assert_int_equal(c.pool_size, 8);
+    assert_int_equal(c.max_batch, 128);
+    assert_int_equal(c.connect_timeout_us, 2500000);
+    assert_int_equal(c.reconnect_min_us, 50000);
+    assert_int_equal(c.reconnect_max_us, 10000000);
+    assert_null(c.stmts);
+    free(cg);
+}
+
+/*
+ * The Prometheus text for a fixed set of figures equals
+ * tests/data/dbpool/stats.prom; a short buffer gets a truncated,
+ * NUL-terminated prefix and the length it would need.
+ */
+static void test_stats_prometheus(void **state)
+{
+    struct dbp_stats st = {
+        .conns_total = 4,
+        .conns_up = 3,
+        .batches = 10,
+        .items_sent = 300,
+        .batch_hist = {2, 0, 1, 0, 0, 3, 4, 0, 0, 0, 0},
+        .in_flight = 64,
+        .queued = 17,
+        .reconnects = 2,
+        .conn_failures = 5,
+        .batch_errors = 1,
+        .items_ok = 200,
+        .items_failed = 36,
+        .late = 3,
+        .refused = 9,
+    };
+    size_t want_len;
+    char *want = util_read_file("tests/data/dbpool/stats.prom", 1 << 16, &want_len);
+    assert_non_null(want);
+    char buf[8192];
+    size_t n = dbp_stats_prometheus(&st, buf, sizeof(buf));
+    assert_int_equal(n, strlen(buf));
+    assert_string_equal(buf, want);
+    char small[40];
+    assert_int_equal(dbp_stats_prometheus(&st, small, sizeof(small)), n);
+    assert_int_equal(strlen(small), sizeof(small) - 1);
+    assert_memory_equal(small, want, sizeof(small) - 1);
+    free(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +234,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_server_submit_fails_at_once, dbpt_base_setup,
                                         dbpt_base_teardown),
         cmocka_unit_test_setup_teardown(test_connect_timeout, dbpt_base_setup, dbpt_base_teardown),
+        cmocka_unit_test(test_config_from_cg),
+        cmocka_unit_test(test_stats_prometheus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
