@@ -334,9 +334,17 @@ static void conn_lost(struct dbp_conn *c, const char *reason)
 static void conn_start(struct dbp_conn *c)
 {
     struct dbpool *pool = c->pool;
-    /* conninfo last: what it says wins; fallback_application_name only fills a gap */
-    const char *kw[] = {"fallback_application_name", "dbname", NULL};
-    const char *val[] = {"cardgated", pool->conninfo, NULL};
+    /*
+     * Entries before an expanded dbname are defaults the conninfo overrides
+     * (libpq processes the arrays in order; the last value wins).  The TCP
+     * settings notice a primary that vanished without closing its sockets
+     * (power loss, partition) within seconds instead of the kernel's hours,
+     * so the reconnect can follow the promoted one; Unix sockets ignore them.
+     */
+    const char *kw[] = {
+        "fallback_application_name", "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count",          "tcp_user_timeout", "dbname",          NULL};
+    const char *val[] = {"cardgated", "1", "10", "3", "3", "10000", pool->conninfo, NULL};
 
     assert(c->state == CS_DOWN && c->pg == NULL);
     conn_set_state(c, CS_CONNECTING);

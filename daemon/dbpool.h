@@ -33,8 +33,9 @@
  * correctness never depends on routing, only throughput.
  *
  * Ownership (the one rule).  dbp_submit() returning 0 hands the item to the
- * pool; the pool calls done() for it EXACTLY ONCE, always from the event loop
- * and never from inside dbp_submit(), and never touches the item after done()
+ * pool; the pool calls done() for it EXACTLY ONCE - from the event loop, or
+ * from inside dbp_cancel() or dbp_free(), never from inside dbp_submit() -
+ * and never touches the item after done()
  * returns (done may free or reuse it).  Until then the caller must keep the
  * item's memory alive, even when it has given up on it: dbp_cancel() only
  * marks it (and takes a not-yet-sent item off its queue), the outcome still
@@ -148,9 +149,14 @@ struct dbp_ops {
 };
 
 struct dbp_config {
-    const char *conninfo; /* libpq string or URI, passed as is; "" = PG* env */
-    unsigned pool_size;   /* 1..DBP_MAX_CONNS */
-    unsigned max_batch;   /* items per call, >= 1 */
+    /*
+     * libpq string or URI, passed as is ("" = PG* env).  The pool adds
+     * defaults it overrides: fallback_application_name=cardgated and TCP
+     * keepalives (idle 10 s, interval 3 s, count 3), tcp_user_timeout 10 s.
+     */
+    const char *conninfo;
+    unsigned pool_size; /* 1..DBP_MAX_CONNS */
+    unsigned max_batch; /* items per call, >= 1 */
     int64_t connect_timeout_us;
     int64_t reconnect_min_us;
     int64_t reconnect_max_us;
