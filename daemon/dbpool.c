@@ -959,6 +959,35 @@ int dbp_buf_array_text(struct dbp_params *p, const char *s, size_t n)
     return 0;
 }
 
+int dbp_buf_json_string(struct dbp_params *p, const char *s, size_t n)
+{
+    /* worst case every byte as \u00XX, plus the quotes */
+    if (n > (SIZE_MAX - 2) / 6 || buf_reserve(p, 6 * n + 2) != 0)
+        return -1;
+    static const char hex[] = "0123456789abcdef";
+    char *o = p->buf + p->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            *o++ = '\\';
+            *o++ = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            *o++ = '\\';
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[ch >> 4];
+            *o++ = hex[ch & 15];
+        } else {
+            *o++ = (char)ch;
+        }
+    }
+    *o++ = '"';
+    p->len = (size_t)(o - p->buf);
+    return 0;
+}
+
 int dbp_param_end(struct dbp_params *p, unsigned idx, size_t start, int format)
 {
     if (idx >= DBP_MAX_PARAMS || start > p->len || p->len - start > INT32_MAX) {

@@ -21,6 +21,11 @@
  * loop iteration (an activated event), so the items submitted by one read
  * callback travel together.
  *
+ * Fit with the ledger: authorize_batch_json($1::jsonb) (or
+ * authorize_batch($1::auth_request[])) is one statement with one parameter
+ * built from the n items (dbp_buf_json_string / dbp_buf_array_text help),
+ * and auth_outcome's first column, ord, is the ordinal: ord_col = 0.
+ *
  * Rows.  The statement returns one row per item; the column stmt.ord_col
  * holds the item's 1-based position in the batch (WITH ORDINALITY).  With
  * ord_col < 0 rows are matched by position.  An item without a row (or with
@@ -258,6 +263,13 @@ int dbp_buf_printf(struct dbp_params *p, const char *fmt, ...)
  * literal ("..." with \ and " escaped); 0 or -1.
  */
 int dbp_buf_array_text(struct dbp_params *p, const char *s, size_t n)
+    __attribute__((warn_unused_result));
+/*
+ * Append s[0..n-1] as a JSON string ("..." with \ and " escaped, control
+ * characters as \u00XX; bytes >= 0x80 pass through, so s must be UTF-8),
+ * for a jsonb parameter such as authorize_batch_json's; 0 or -1.
+ */
+int dbp_buf_json_string(struct dbp_params *p, const char *s, size_t n)
     __attribute__((warn_unused_result));
 /*
  * Parameter idx (0-based) is the bytes from start to the current end, in

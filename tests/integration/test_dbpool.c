@@ -277,32 +277,43 @@ static void test_sql_error_fails_only_its_batch(void **state)
     fixture_free(f);
 }
 
-/* Awkward values from a data file go through text arrays and come back equal. */
+/*
+ * Awkward values from a data file go through a text array (dbpt_echo) and
+ * through JSON (dbpt_json, the shape of authorize_batch_json, with a binary
+ * parameter) and come back equal, in one call each.
+ */
 static void test_values_round_trip(void **state)
 {
     FILE *fp = fopen("tests/data/dbpool/values.txt", "r");
     assert_non_null(fp);
-    struct dbpt_req r[64];
+    char vals[64][128];
     unsigned n = 0;
-    char line[128];
-    while (n < 64 && fgets(line, sizeof(line), fp) != NULL) {
-        line[strcspn(line, "\n")] = '\0';
-        if (line[0] == '#')
+    while (n < 64 && fgets(vals[n], sizeof(vals[n]), fp) != NULL) {
+        vals[n][strcspn(vals[n], "\n")] = '\0';
+        if (vals[n][0] == '#')
             continue;
         /* "<empty>" stands for the empty string */
-        dbpt_req_init(&r[n], (long long)n - 3, strcmp(line, "<empty>") == 0 ? "" : line,
-                      DBPT_STMT_ECHO);
+        if (strcmp(vals[n], "<empty>") == 0)
+            vals[n][0] = '\0';
         n++;
     }
     fclose(fp);
     assert_true(n >= 8);
     struct fixture *f = fixture_new("", 1, 256);
-    for (unsigned i = 0; i < n; i++)
-        assert_int_equal(dbp_submit(f->pool, &r[i].item), 0);
-    run_until_done(f, n, 5000);
-    for (unsigned i = 0; i < n; i++) {
-        assert_echoed(&r[i]);
-        assert_int_equal(r[i].n, (int)n); /* one call */
+    static const unsigned stmts[] = {DBPT_STMT_ECHO, DBPT_STMT_JSON};
+    for (unsigned s = 0; s < 2; s++) {
+        struct dbpt_req r[64];
+        unsigned before = f->ctx.ndone;
+        for (unsigned i = 0; i < n; i++) {
+            dbpt_req_init(&r[i], (long long)i - 3, vals[i], stmts[s]);
+            assert_int_equal(dbp_submit(f->pool, &r[i].item), 0);
+        }
+        run_until_done(f, before + n, 5000);
+        for (unsigned i = 0; i < n; i++) {
+            assert_echoed(&r[i]);
+            assert_int_equal(r[i].ord, (int)i + 1);
+            assert_int_equal(r[i].n, (int)n); /* one call */
+        }
     }
     fixture_free(f);
 }
