@@ -64,6 +64,7 @@ struct dbp_conn {
     bool want_write; /* PQflush said 1: wait for write too */
     int64_t connect_deadline_us;
     int64_t backoff_us;
+    unsigned fail_streak; /* failed attempts since the last loss; logs thin out */
     bool ever_up;
 
     /* queue (not sent) */
@@ -248,7 +249,7 @@ static void conn_unwait(struct dbp_conn *c)
     c->io_armed = false;
 }
 
-/* Arm the back-off timer for the next connection attempt. */
+/* Arm the connection's timer: the back-off, or the prepare deadline. */
 static void conn_schedule_reconnect(struct dbp_conn *c, int64_t delay_us)
 {
     struct timeval tv = {.tv_sec = delay_us / 1000000, .tv_usec = delay_us % 1000000};
@@ -291,12 +292,15 @@ static void conn_lost(struct dbp_conn *c, const char *reason)
     }
     conn_set_state(c, CS_DOWN);
     pool->st.conn_failures++;
+    c->fail_streak = was ? 1 : c->fail_streak + 1;
     if (was)
         log_warnx_p(c->prefix, "database connection lost: %s; %u in flight and %u queued failed",
                     why, c->nbatch, c->qlen);
+    else if ((c->fail_streak & (c->fail_streak - 1)) == 0) /* 1st, 2nd, 4th, 8th... */
+        log_warnx_p(c->prefix, "database connection failed (%u in a row): %s; retry in %lld ms",
+                    c->fail_streak, why, (long long)(c->backoff_us / 1000));
     else
-        log_warnx_p(c->prefix, "database connection failed: %s; retry in %lld ms", why,
-                    (long long)(c->backoff_us / 1000));
+        log_debug_p(c->prefix, "database connection failed (%u in a row): %s", c->fail_streak, why);
     if (c->res != NULL) {
         PQclear(c->res);
         c->res = NULL;
@@ -362,11 +366,18 @@ static void conn_start(struct dbp_conn *c)
         conn_lost(c, "no socket");
 }
 
+/*
+ * The connection's timer: the back-off ended (DOWN: try again), or the
+ * prepares did not finish within connect_timeout (PREPARING: a server that
+ * accepted us but does not answer is as good as down).
+ */
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct dbp_conn *c = arg;
     if (c->state == CS_DOWN && !c->pool->closing)
         conn_start(c);
+    else if (c->state == CS_PREPARING)
+        conn_lost(c, "timeout preparing statements");
 }
 
 /*
@@ -405,6 +416,8 @@ static void conn_connected(struct dbp_conn *c)
     c->busy = true;
     c->err = false;
     c->nbatch = 0;
+    int64_t left = c->connect_deadline_us - util_now_us();
+    conn_schedule_reconnect(c, left > 0 ? left : 1); /* here: the prepare deadline */
     (void)conn_flush_out(c);
 }
 
@@ -491,6 +504,8 @@ static void conn_segment_done(struct dbp_conn *c)
             pool->st.reconnects++;
         c->ever_up = true;
         c->backoff_us = pool->cfg.reconnect_min_us;
+        c->fail_streak = 0;
+        evtimer_del(&c->timer_ev); /* the prepare deadline */
         conn_set_state(c, CS_READY);
         log_info_p(c->prefix, "database connection ready (server %d, backend pid %d)",
                    PQserverVersion(c->pg), PQbackendPID(c->pg));

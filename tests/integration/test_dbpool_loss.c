@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "common/util.h"
 #include "daemon/dbpool.h"
 #include "tests/lib/dbptest.h"
 #include "tests/lib/pgtest.h"
@@ -255,6 +256,48 @@ static void test_read_only_server_drops_connection(void **state)
     dbp_free(pool);
 }
 
+/*
+ * A server that accepts the connection but never finishes the prepares (the
+ * statement's table is locked): the attempt ends at connect_timeout, the
+ * connection is retried, and comes up once the lock is gone.
+ */
+static void test_prepare_timeout(void **state)
+{
+    PGconn *admin = pgtest_connect(&dbpt_pg);
+    assert_non_null(admin);
+    exec_ok(admin, "BEGIN");
+    exec_ok(admin, "LOCK TABLE dbpt_log IN ACCESS EXCLUSIVE MODE");
+
+    static const struct dbp_stmt locked[1] = {{
+        .name = "dbpt_locked",
+        .sql = "SELECT 1::int, count(*) FROM dbpt_log WHERE $1::bigint[] IS NOT NULL",
+        .nparams = 1,
+        .ord_col = 0,
+    }};
+    struct dbpt_ctx ctx = {0};
+    struct dbp_config cfg;
+    dbpt_config(&cfg, &ctx, "", 1, 8);
+    cfg.stmts = locked;
+    cfg.nstmts = 1;
+    cfg.connect_timeout_us = 300000;
+    struct dbpool *pool = dbp_new(dbpt_base, &cfg);
+    assert_non_null(pool);
+    struct want w = {pool, &ctx, 0, 0, 0, 1};
+    int64_t t0 = util_now_us();
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+    int64_t waited = util_now_us() - t0;
+    assert_true(waited >= 250000); /* not before the timeout */
+    struct dbp_stats st;
+    dbp_get_stats(pool, &st);
+    assert_int_equal(st.conns_up, 0);
+
+    exec_ok(admin, "ROLLBACK");
+    PQfinish(admin);
+    w.up = 1;
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+    dbp_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +305,7 @@ int main(void)
                                         dbpt_base_setup, dbpt_base_teardown),
         cmocka_unit_test_setup_teardown(test_read_only_server_drops_connection, dbpt_base_setup,
                                         dbpt_base_teardown),
+        cmocka_unit_test_setup_teardown(test_prepare_timeout, dbpt_base_setup, dbpt_base_teardown),
         cmocka_unit_test_setup_teardown(test_server_stop_refuses_then_recovers, dbpt_base_setup,
                                         dbpt_base_teardown),
     };
