@@ -10,6 +10,7 @@
 
 static const struct ctl_command commands[] = {
     {"migrate", "apply sql/ migrations to the database", ctl_migrate_main},
+    {"iso", "ISO 8583: decode a message to masked JSON, encode JSON to bytes", ctl_iso_main},
 };
 
 static void usage(FILE *out)
