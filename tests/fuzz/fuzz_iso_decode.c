@@ -31,8 +31,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         ndialects++;
     }
     /* the test dialect with every encoding, when run from the repository root */
-    struct iso_dialect *all = iso_dialect_load("tests/data/iso8583/alltypes.conf", err,
-                                               sizeof(err));
+    struct iso_dialect *all =
+        iso_dialect_load("tests/data/iso8583/alltypes.conf", err, sizeof(err));
     if (all != NULL)
         dialects[ndialects++] = all;
     return 0;
