@@ -13,29 +13,12 @@
 
 #include <cmocka.h>
 
+#include "tests/lib/capture.h"
 #include "tests/lib/pgtest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-
-/* Run cmd under sh, capture stdout (and stderr when the cmd says 2>&1). */
-static int capture(const char *cmd, char *out, size_t cap)
-{
-    FILE *p = popen(cmd, "r");
-    size_t n = 0;
-    assert_non_null(p);
-    while (n + 1 < cap) {
-        size_t r = fread(out + n, 1, cap - 1 - n, p);
-        if (r == 0)
-            break;
-        n += r;
-    }
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static const char *ctl(void)
 {
@@ -86,7 +69,7 @@ static void test_decode(void **state)
         char cmd[2048], out[8192];
         snprintf(cmd, sizeof(cmd), "printf '%%s' '%s' | %s iso decode --hex %s 2>&1",
                  decode_cases[i].hex, ctl(), decode_cases[i].args);
-        int st = capture(cmd, out, sizeof(out));
+        int st = test_capture(cmd, out, sizeof(out));
         if (st != decode_cases[i].status)
             fail_msg("case %zu: exit %d, want %d: %s", i, st, decode_cases[i].status, out);
         if (decode_cases[i].want)
@@ -131,7 +114,7 @@ static void test_roundtrip(void **state)
                      "printf '%%s' '%s' | %s iso encode %s %s | %s iso decode --no-mask %s %s 2>&1",
                      roundtrip_cases[i].json, ctl(), roundtrip_cases[i].dialect, fr, ctl(),
                      roundtrip_cases[i].dialect, fr);
-            assert_int_equal(capture(cmd, out, sizeof(out)), 0);
+            assert_int_equal(test_capture(cmd, out, sizeof(out)), 0);
             snprintf(want, sizeof(want), "%s\n", roundtrip_cases[i].json);
             assert_string_equal(out, want);
         }
@@ -161,20 +144,20 @@ static void test_encode_errors(void **state)
         char cmd[2048], out[4096];
         snprintf(cmd, sizeof(cmd), "printf '%%s' '%s' | %s iso encode 2>&1 >/dev/null",
                  encode_errors[i].json, ctl());
-        assert_int_equal(capture(cmd, out, sizeof(out)), 1);
+        assert_int_equal(test_capture(cmd, out, sizeof(out)), 1);
         assert_string_equal(out, encode_errors[i].want);
     }
     char cmd[600], out[4096];
     snprintf(cmd, sizeof(cmd), "%s iso frobnicate </dev/null 2>&1", ctl());
-    assert_int_equal(capture(cmd, out, sizeof(out)), 2);
+    assert_int_equal(test_capture(cmd, out, sizeof(out)), 2);
     snprintf(cmd, sizeof(cmd), "%s iso encode --no-mask </dev/null 2>&1", ctl());
-    assert_int_equal(capture(cmd, out, sizeof(out)), 2);
+    assert_int_equal(test_capture(cmd, out, sizeof(out)), 2);
 }
 
 static void test_interop_npm(void **state)
 {
     static char out[1 << 16];
-    int st = capture("scripts/interop 2>&1", out, sizeof(out));
+    int st = test_capture("scripts/interop 2>&1", out, sizeof(out));
     printf("%s", out);
     if (strstr(out, "interop: SKIP") != NULL)
         skip();
