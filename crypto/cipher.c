@@ -271,6 +271,27 @@ int crypto_kcv(enum crypto_alg alg, const uint8_t *key, size_t keylen, uint8_t *
     return rc;
 }
 
+int crypto_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t len,
+                       uint8_t out[32])
+{
+    size_t mdlen = 0;
+    int ok = -1;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+
+    if (ctx != NULL && EVP_MAC_init(ctx, key, keylen, params) == 1 &&
+        EVP_MAC_update(ctx, data, len) == 1 && EVP_MAC_final(ctx, out, &mdlen, 32) == 1 &&
+        mdlen == 32)
+        ok = 0;
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    return ok;
+}
+
 void crypto_des_parity(uint8_t *key, size_t len)
 {
     for (size_t i = 0; i < len; i++) {

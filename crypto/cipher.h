@@ -88,6 +88,13 @@ int crypto_cmac(enum crypto_alg alg, const uint8_t *key, size_t keylen, const ui
 int crypto_kcv(enum crypto_alg alg, const uint8_t *key, size_t keylen, uint8_t *out,
                size_t outlen) CRYPTO_MUST_CHECK;
 
+/*
+ * HMAC-SHA-256 of data under key into out[32].  Works without crypto_init()
+ * (HMAC is in the default provider).  Returns 0 or -1.
+ */
+int crypto_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t len,
+                       uint8_t out[32]) CRYPTO_MUST_CHECK;
+
 /* Set odd parity on every byte of a DES key. */
 void crypto_des_parity(uint8_t *key, size_t len);
 
