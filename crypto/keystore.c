@@ -224,14 +224,24 @@ struct keyset *keyset_ref(struct keyset *ks)
     return ks;
 }
 
+unsigned keyset_refcount(const struct keyset *ks)
+{
+    return ks ? atomic_load(&ks->refs) : 0;
+}
+
+void keyset_wipe(struct keyset *ks)
+{
+    if (ks->keys != NULL)
+        OPENSSL_cleanse(ks->keys, ks->cap * sizeof(*ks->keys));
+    ks->n = 0;
+}
+
 void keyset_unref(struct keyset *ks)
 {
     if (ks == NULL || atomic_fetch_sub(&ks->refs, 1) != 1)
         return;
-    if (ks->keys != NULL) {
-        OPENSSL_cleanse(ks->keys, ks->cap * sizeof(*ks->keys));
-        free(ks->keys);
-    }
+    keyset_wipe(ks);
+    free(ks->keys);
     OPENSSL_cleanse(ks, sizeof(*ks));
     free(ks);
 }

@@ -129,6 +129,13 @@ int keyset_save(const struct keyset *ks, const char *path, const uint8_t mk[KS_M
                 char *err, size_t errlen) CRYPTO_MUST_CHECK;
 
 struct keyset *keyset_ref(struct keyset *ks);
+/* Current reference count (tests, diagnostics). */
+unsigned keyset_refcount(const struct keyset *ks);
+/*
+ * Wipe every key of a set (OPENSSL_cleanse) and empty it; the last
+ * keyset_unref does this before freeing.  Exposed so tests can check it.
+ */
+void keyset_wipe(struct keyset *ks);
 /* Drop a reference; the last one wipes every key and frees the set. */
 void keyset_unref(struct keyset *ks);
 

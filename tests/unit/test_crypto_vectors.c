@@ -7,6 +7,7 @@
 #include "common/util.h"
 #include "crypto/cipher.h"
 #include "crypto/cvv.h"
+#include "crypto/dukpt.h"
 #include "crypto/emv.h"
 #include "crypto/mac.h"
 #include "crypto/pin.h"
@@ -534,6 +535,40 @@ static void t_emv_cvn(void **state)
     assert_int_equal(failures, 0);
 }
 
+static void t_dukpt(void **state)
+{
+    const char *cat = "dukpt_tdes";
+    const struct json *c = category(cat);
+    (void)state;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct json *v = &c->kids[i];
+        uint8_t bdk[16], ksn[DUKPT_KSN_LEN], ipek[16], k[16], blk[16];
+        size_t n = 0;
+        vec_hex(v, "bdk", bdk, 16);
+        assert_int_equal(vec_hex(v, "ksn", ksn, sizeof(ksn)), DUKPT_KSN_LEN);
+        EXPECT(dukpt_ipek(bdk, ksn, ipek) == 0 &&
+                   hex_eq(v, json_get(v, "ipek") ? "ipek" : "expected_ipek", ipek, 16),
+               "ipek");
+        if (json_get(v, "expected_base_key_no_variant") != NULL)
+            EXPECT(dukpt_key(ipek, ksn, DUKPT_NONE, k) == 0 &&
+                       hex_eq(v, "expected_base_key_no_variant", k, 16),
+                   "base key");
+        if (json_get(v, "expected_mac_request_key") != NULL)
+            EXPECT(dukpt_key(ipek, ksn, DUKPT_MAC_REQ, k) == 0 &&
+                       hex_eq(v, "expected_mac_request_key", k, 16),
+                   "mac request key");
+        if (json_get(v, "expected_pin_key") != NULL) {
+            EXPECT(dukpt_key(ipek, ksn, DUKPT_PIN, k) == 0 && hex_eq(v, "expected_pin_key", k, 16),
+                   "pin key");
+            EXPECT(pinblock_encrypt(PIN_ISO0, k, 16, "1234", "4012345678909", 13, NULL, blk, &n) ==
+                           0 &&
+                       hex_eq(v, "expected_epb_iso0_pin1234_pan4012345678909", blk, 8),
+                   "pin block");
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -541,7 +576,7 @@ int main(void)
         cmocka_unit_test(t_pin_iso3), cmocka_unit_test(t_pin_iso4), cmocka_unit_test(t_pvv),
         cmocka_unit_test(t_ibm3624),  cmocka_unit_test(t_cvv),      cmocka_unit_test(t_mac_padding),
         cmocka_unit_test(t_mac_alg1), cmocka_unit_test(t_mac_alg3), cmocka_unit_test(t_mac_cmac),
-        cmocka_unit_test(t_emv_mkd),  cmocka_unit_test(t_emv_cvn),
+        cmocka_unit_test(t_emv_mkd),  cmocka_unit_test(t_emv_cvn),  cmocka_unit_test(t_dukpt),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
