@@ -569,14 +569,44 @@ static void t_dukpt(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* tests/data/crypto/extra_vectors.json: other public sources */
+static void t_extra_cmac(void **state)
+{
+    const char *cat = "mac_cmac";
+    char err[200];
+    struct json *x = json_parse_file("tests/data/crypto/extra_vectors.json", err, sizeof(err));
+    const struct json *c;
+    (void)state;
+    assert_non_null(x);
+    c = json_get(x, cat);
+    assert_non_null(c);
+    assert_true(c->n > 0);
+    failures = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct json *v = &c->kids[i];
+        uint8_t key[32], msg[64], mac[16];
+        size_t kl = vec_hex(v, "key", key, sizeof(key));
+        size_t ml = strlen(json_get_str(v, "msg")) ? vec_hex(v, "msg", msg, sizeof(msg)) : 0;
+        enum crypto_alg alg = strcmp(json_get_str(v, "alg"), "aes") == 0 ? CRYPTO_AES : CRYPTO_TDES;
+        EXPECT(crypto_cmac(alg, key, kl, msg, ml, mac) == 0 &&
+                   hex_eq(v, "expected_mac", mac, crypto_block_size(alg)),
+               "cmac");
+    }
+    json_free(x);
+    assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_kcv_tdes), cmocka_unit_test(t_pin_iso0), cmocka_unit_test(t_pin_iso2),
-        cmocka_unit_test(t_pin_iso3), cmocka_unit_test(t_pin_iso4), cmocka_unit_test(t_pvv),
-        cmocka_unit_test(t_ibm3624),  cmocka_unit_test(t_cvv),      cmocka_unit_test(t_mac_padding),
-        cmocka_unit_test(t_mac_alg1), cmocka_unit_test(t_mac_alg3), cmocka_unit_test(t_mac_cmac),
-        cmocka_unit_test(t_emv_mkd),  cmocka_unit_test(t_emv_cvn),  cmocka_unit_test(t_dukpt),
+        cmocka_unit_test(t_kcv_tdes),    cmocka_unit_test(t_pin_iso0),
+        cmocka_unit_test(t_pin_iso2),    cmocka_unit_test(t_pin_iso3),
+        cmocka_unit_test(t_pin_iso4),    cmocka_unit_test(t_pvv),
+        cmocka_unit_test(t_ibm3624),     cmocka_unit_test(t_cvv),
+        cmocka_unit_test(t_mac_padding), cmocka_unit_test(t_mac_alg1),
+        cmocka_unit_test(t_mac_alg3),    cmocka_unit_test(t_mac_cmac),
+        cmocka_unit_test(t_emv_mkd),     cmocka_unit_test(t_emv_cvn),
+        cmocka_unit_test(t_dukpt),       cmocka_unit_test(t_extra_cmac),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

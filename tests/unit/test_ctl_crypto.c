@@ -1,0 +1,112 @@
+/*
+ * test_ctl_crypto.c - `cardgatectl crypto` from outside, table-driven from
+ * tests/data/crypto/ctl_cases.txt: exit status, the one output line, and
+ * that no secret argument value (key, KEK, PVK, CVK, IMK, MK, PIN, PAN,
+ * block) appears on stderr.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+static const char *const secret_opts[] = {"--key", "--kek", "--pvk", "--cvk",  "--imk",
+                                          "--mk",  "--pin", "--pan", "--block"};
+
+static char *trim(char *s)
+{
+    while (*s == ' ')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Run cardgatectl with args; stdout's first line into out, stderr into err. */
+static int run(const char *args, char *out, size_t outcap, char *err, size_t errcap)
+{
+    const char *b = getenv("CARDGATE_BUILD");
+    char cmd[4096], errfile[] = "/tmp/cg-ctl-err-XXXXXX";
+    int fd = mkstemp(errfile), st;
+    FILE *p, *e;
+
+    assert_true(fd >= 0);
+    snprintf(cmd, sizeof(cmd), "%s/cardgatectl %s 2>%s", b ? b : "build", args, errfile);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    out[0] = '\0';
+    if (fgets(out, (int)outcap, p) == NULL)
+        out[0] = '\0';
+    while (fgetc(p) != EOF)
+        ;
+    st = pclose(p);
+    e = fdopen(fd, "r");
+    size_t n = fread(err, 1, errcap - 1, e);
+    err[n] = '\0';
+    fclose(e);
+    unlink(errfile);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void t_cases(void **state)
+{
+    char line[1024], out[512], err[8192];
+    int failures = 0, cases = 0;
+    FILE *fp = fopen("tests/data/crypto/ctl_cases.txt", "r");
+    (void)state;
+
+    assert_non_null(fp);
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        char *f1, *f2, *args, *save = NULL;
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        f1 = strtok_r(line, "|", &save);
+        f2 = strtok_r(NULL, "|", &save);
+        args = strtok_r(NULL, "\n", &save);
+        assert_non_null(args);
+        int want = atoi(trim(f1));
+        char *want_out = trim(f2);
+        args = trim(args);
+        cases++;
+        int rc = run(args, out, sizeof(out), err, sizeof(err));
+        char *got = trim(out);
+        if (rc != want || (want == 0 && strcmp(got, want_out) != 0) ||
+            (want != 0 && got[0] != '\0')) {
+            fprintf(stderr, "  case %d: exit %d, output differs\n", cases, rc);
+            failures++;
+        }
+        if (want != 0 && err[0] == '\0') {
+            fprintf(stderr, "  case %d: failed without a message\n", cases);
+            failures++;
+        }
+        /* no secret value on stderr */
+        char copy[1024], *tok, *s2 = NULL;
+        const char *prev = "";
+        snprintf(copy, sizeof(copy), "%s", args);
+        for (tok = strtok_r(copy, " ", &s2); tok != NULL; tok = strtok_r(NULL, " ", &s2)) {
+            for (size_t i = 0; i < sizeof(secret_opts) / sizeof(secret_opts[0]); i++)
+                if (strcmp(prev, secret_opts[i]) == 0 && strlen(tok) >= 4 &&
+                    strcasestr(err, tok) != NULL) {
+                    fprintf(stderr, "  case %d: value of %s appears on stderr\n", cases, prev);
+                    failures++;
+                }
+            prev = tok;
+        }
+    }
+    fclose(fp);
+    assert_true(cases >= 30);
+    assert_int_equal(failures, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_cases),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
