@@ -101,6 +101,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(B)/bench-%,$(BENCH_SRC))
 
 .PHONY: all check unit integration run bench fuzz install format clean deps tests distclean
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: $(PROGS)
 

@@ -435,6 +435,10 @@ int conf_parse_duration_us(const char *t, int64_t *out)
     /* integer part, optional fraction, unit; computed in integers */
     int64_t ip = 0, frac = 0, fscale = 1;
     const char *p = t;
+    if (strcmp(t, "0") == 0) { /* zero needs no unit */
+        *out = 0;
+        return 0;
+    }
     if (!isdigit((unsigned char)*p))
         return -1;
     while (isdigit((unsigned char)*p)) {

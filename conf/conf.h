@@ -86,7 +86,7 @@ int conf_get_str(const struct conf_file *f, struct conf_section *s, const char *
                  const char **out, struct conf_err *err) CONF_MUST_CHECK;
 int conf_get_int(const struct conf_file *f, struct conf_section *s, const char *key, int64_t min,
                  int64_t max, int64_t *out, struct conf_err *err) CONF_MUST_CHECK;
-/* "150ms", "2s", "1.5s", "5m", "1h", "100us"; the result in microseconds */
+/* "150ms", "2s", "1.5s", "5m", "1h", "100us", "0"; the result in microseconds */
 int conf_get_duration_us(const struct conf_file *f, struct conf_section *s, const char *key,
                          int64_t min_us, int64_t max_us, int64_t *out,
                          struct conf_err *err) CONF_MUST_CHECK;
