@@ -80,3 +80,50 @@ enum cvv_status cvv_verify(enum cvv_kind kind, const uint8_t *cvk, size_t cvklen
     OPENSSL_cleanse(calc, sizeof(calc));
     return st;
 }
+
+int track2_parse(const char *t2, size_t len, struct track2 *out)
+{
+    size_t sep;
+
+    memset(out, 0, sizeof(*out));
+    if (t2 == NULL)
+        return -1;
+    while (len > 0 && (t2[len - 1] == 'F' || t2[len - 1] == 'f' || t2[len - 1] == '?'))
+        len--;
+    for (sep = 0; sep < len && t2[sep] != '=' && t2[sep] != 'D' && t2[sep] != 'd'; sep++)
+        ;
+    if (sep == len || !pan_is_wellformed(t2, sep) || len - sep - 1 < 7)
+        return -1;
+    memcpy(out->pan, t2, sep);
+    out->pan_len = sep;
+    memcpy(out->expiry, t2 + sep + 1, 4);
+    memcpy(out->service_code, t2 + sep + 5, 3);
+    if (!digits_n(out->expiry, 4) || !digits_n(out->service_code, 3)) {
+        OPENSSL_cleanse(out, sizeof(*out));
+        return -1;
+    }
+    out->disc = t2 + sep + 8;
+    out->disc_len = len - sep - 8;
+    return 0;
+}
+
+enum cvv_status cvv_verify_track2(enum cvv_kind kind, const uint8_t *cvk, size_t cvklen,
+                                  const char *t2, size_t len, size_t cvv_pos)
+{
+    struct track2 t;
+    char value[4];
+    enum cvv_status st;
+
+    if (kind != CVV_MAGSTRIPE && kind != CVV_ICVV)
+        return CVV_FORMAT_ERROR;
+    if (track2_parse(t2, len, &t) != 0 || cvv_pos + 3 > t.disc_len) {
+        OPENSSL_cleanse(&t, sizeof(t));
+        return CVV_FORMAT_ERROR;
+    }
+    memcpy(value, t.disc + cvv_pos, 3);
+    value[3] = '\0';
+    st = cvv_verify(kind, cvk, cvklen, t.pan, t.pan_len, t.expiry, t.service_code, value);
+    OPENSSL_cleanse(&t, sizeof(t));
+    OPENSSL_cleanse(value, sizeof(value));
+    return st;
+}

@@ -39,4 +39,30 @@ enum cvv_status cvv_verify(enum cvv_kind kind, const uint8_t *cvk, size_t cvklen
                            size_t panlen, const char *expiry, const char *service_code,
                            const char *value);
 
+/* Track 2 (or the chip's track-2 equivalent, field 35) split into parts. */
+struct track2 {
+    char pan[20]; /* digits, NUL-terminated */
+    size_t pan_len;
+    char expiry[5];       /* YYMM */
+    char service_code[4]; /* SSS */
+    const char *disc;     /* discretionary data, points into the input */
+    size_t disc_len;
+};
+
+/*
+ * Split "PAN=YYMMSSS<discretionary>" (separator '=' or 'D', an optional
+ * trailing 'F' pad nibble and end sentinel '?' ignored).  Returns 0 or -1.
+ * The caller wipes the struct (it holds the PAN).
+ */
+int track2_parse(const char *t2, size_t len, struct track2 *out) CRYPTO_MUST_CHECK;
+
+/*
+ * Verify the CVV (kind CVV_MAGSTRIPE: track data, the track's service code)
+ * or iCVV (CVV_ICVV: chip track-2 equivalent, service code 999) found at
+ * cvv_pos in the discretionary data (its position is the issuer's choice,
+ * configured per BIN).
+ */
+enum cvv_status cvv_verify_track2(enum cvv_kind kind, const uint8_t *cvk, size_t cvklen,
+                                  const char *t2, size_t len, size_t cvv_pos);
+
 #endif

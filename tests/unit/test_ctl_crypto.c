@@ -103,10 +103,25 @@ static void t_cases(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* Without OpenSSL's legacy provider (single DES) the tool says so and exits 1. */
+static void t_no_legacy_provider(void **state)
+{
+    char out[256], err[1024];
+    (void)state;
+    setenv("OPENSSL_MODULES", "/nonexistent", 1);
+    int rc = run("crypto kcv --key 0123456789ABCDEFFEDCBA9876543210", out, sizeof(out), err,
+                 sizeof(err));
+    unsetenv("OPENSSL_MODULES");
+    assert_int_equal(rc, 1);
+    assert_string_equal(out, "");
+    assert_non_null(strstr(err, "legacy provider not available"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_cases),
+        cmocka_unit_test(t_no_legacy_provider),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
