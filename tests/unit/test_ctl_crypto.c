@@ -4,13 +4,14 @@
  * that no secret argument value (key, KEK, PVK, CVK, IMK, MK, PIN, PAN,
  * block) appears on stderr.
  */
+#include "tests/lib/runprog.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -27,30 +28,12 @@ static char *trim(char *s)
     return s;
 }
 
-/* Run cardgatectl with args; stdout's first line into out, stderr into err. */
+/* Run cardgatectl; the first line of stdout into out, stderr into err. */
 static int run(const char *args, char *out, size_t outcap, char *err, size_t errcap)
 {
-    const char *b = getenv("CARDGATE_BUILD");
-    char cmd[4096], errfile[] = "/tmp/cg-ctl-err-XXXXXX";
-    int fd = mkstemp(errfile), st;
-    FILE *p, *e;
-
-    assert_true(fd >= 0);
-    snprintf(cmd, sizeof(cmd), "%s/cardgatectl %s 2>%s", b ? b : "build", args, errfile);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    out[0] = '\0';
-    if (fgets(out, (int)outcap, p) == NULL)
-        out[0] = '\0';
-    while (fgetc(p) != EOF)
-        ;
-    st = pclose(p);
-    e = fdopen(fd, "r");
-    size_t n = fread(err, 1, errcap - 1, e);
-    err[n] = '\0';
-    fclose(e);
-    unlink(errfile);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    int rc = runprog("cardgatectl", args, out, outcap, err, errcap);
+    out[strcspn(out, "\n")] = '\0';
+    return rc;
 }
 
 static void t_cases(void **state)

@@ -3,7 +3,7 @@
  *
  *   key init-master --master FILE          new random master key, mode 0600
  *   key generate --name N --type T [--alg tdes|aes|hmac] [--length BYTES]
- *   key import --name N --type T [--alg A] --component HEX|- [--component-kcv HEX] (2-3 times)
+ *   key import --name N --type T [--alg A] --component HEX|- --component-kcv HEX (2-3 times)
  *   key import --name N --type T [--alg A] --under ZMK --scheme ecb|variant|tr31
  *              --block HEX|TR31 [--kcv HEX]   (--kcv required for ecb and variant)
  *   key list                               NAME TYPE USAGE ALG VERSION KCV, one line per key
@@ -36,7 +36,7 @@ static const char usage_text[] =
     "usage: cardgatectl key COMMAND [--store FILE] [--master FILE] [OPTIONS]\n"
     "  init-master --master FILE\n"
     "  generate --name N --type T [--alg tdes|aes|hmac] [--length BYTES]\n"
-    "  import --name N --type T [--alg A] --component HEX|- [--component-kcv HEX] (2 or 3x)\n"
+    "  import --name N --type T [--alg A] --component HEX|- --component-kcv HEX (2 or 3x)\n"
     "  import --name N --type T [--alg A] --under ZMK --scheme ecb|variant|tr31 --block B "
     "[--kcv HEX]\n"
     "  list\n"
@@ -222,8 +222,8 @@ static int do_import(const struct kargs *a, struct keyset *ks, struct ks_key *k,
         int bad = 0;
         if (a->ncomp < 2 || a->under != NULL)
             return fail("import", "give 2 or 3 --component (and no --under)");
-        if (a->ncompkcv != 0 && a->ncompkcv != a->ncomp)
-            return fail("import", "give one --component-kcv per --component, or none");
+        if (a->ncompkcv != a->ncomp)
+            return fail("import", "give one --component-kcv per --component (custodians' KCVs)");
         for (int i = 0; i < a->ncomp; i++) {
             const char *s = a->comp[i];
             if (strcmp(s, "-") == 0 && (s = read_stdin_line(line, sizeof(line))) == NULL)
@@ -238,7 +238,7 @@ static int do_import(const struct kargs *a, struct keyset *ks, struct ks_key *k,
             len = n;
             cp[i] = comps[i];
             kp[i] = NULL;
-            if (a->ncompkcv > 0) {
+            {
                 if (util_hex_decode(a->compkcv[i], kcvs[i], sizeof(kcvs[i])) != KS_KCV_LEN) {
                     fprintf(stderr, "cardgatectl key import: component %d: KCV must be 3 bytes\n",
                             i + 1);
@@ -251,8 +251,8 @@ static int do_import(const struct kargs *a, struct keyset *ks, struct ks_key *k,
             fail("import", "components are for TDES/AES keys");
             goto out;
         }
-        if (keyblock_combine(ks_crypto_alg(k), cp, (size_t)a->ncomp, (size_t)len,
-                             a->ncompkcv ? kp : NULL, KS_KCV_LEN, k->key, &bad) != 0) {
+        if (keyblock_combine(ks_crypto_alg(k), cp, (size_t)a->ncomp, (size_t)len, kp, KS_KCV_LEN,
+                             k->key, &bad) != 0) {
             if (bad > 0)
                 fprintf(stderr, "cardgatectl key import: component %d does not match its KCV\n",
                         bad);
