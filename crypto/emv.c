@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <string.h>
 
 const char *emv_status_name(enum emv_status s)
@@ -193,6 +194,40 @@ int emv_arpc2(const uint8_t key[16], const uint8_t arqc[8], const uint8_t csu[4]
     return 0;
 }
 
+int emv_tags_set(struct emv_tags *t, uint32_t tag, const uint8_t *value, size_t len)
+{
+    static const struct {
+        uint32_t tag;
+        size_t len; /* 0: variable (IAD, 1..32) */
+        size_t off;
+    } map[] = {
+        {0x9F02, 6, offsetof(struct emv_tags, amount)},
+        {0x9F03, 6, offsetof(struct emv_tags, other)},
+        {0x9F1A, 2, offsetof(struct emv_tags, country)},
+        {0x95, 5, offsetof(struct emv_tags, tvr)},
+        {0x5F2A, 2, offsetof(struct emv_tags, currency)},
+        {0x9A, 3, offsetof(struct emv_tags, date)},
+        {0x9C, 1, offsetof(struct emv_tags, type)},
+        {0x9F37, 4, offsetof(struct emv_tags, un)},
+        {0x82, 2, offsetof(struct emv_tags, aip)},
+        {0x9F36, 2, offsetof(struct emv_tags, atc)},
+        {0x9F26, 8, offsetof(struct emv_tags, arqc)},
+        {0x9F10, 0, offsetof(struct emv_tags, iad)},
+    };
+
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (map[i].tag != tag)
+            continue;
+        if (map[i].len == 0 ? (len < 1 || len > 32) : len != map[i].len)
+            return -1;
+        memcpy((char *)t + map[i].off, &value, sizeof(value));
+        if (tag == 0x9F10)
+            t->iad_len = len;
+        return 1;
+    }
+    return 0;
+}
+
 long emv_arqc_data(int cvn, const struct emv_tags *t, uint8_t *out, size_t cap)
 {
     const struct {
@@ -299,6 +334,27 @@ out:
     OPENSSL_cleanse(mk, sizeof(mk));
     OPENSSL_cleanse(key, sizeof(key));
     return rc;
+}
+
+int emv_issuer_auth_data(const struct emv_auth_req *r, const uint8_t *arc, const uint8_t *csu,
+                         const uint8_t *prop, size_t proplen, uint8_t out[16], size_t *outlen)
+{
+    uint8_t arpc[8];
+    size_t n = 0;
+
+    if (emv_make_arpc(r, arc, csu, prop, proplen, arpc, &n) != 0)
+        return -1;
+    memcpy(out, arpc, n);
+    if (n == 8) {
+        memcpy(out + 8, arc, 2);
+        *outlen = 10;
+    } else {
+        memcpy(out + 4, csu, 4);
+        if (proplen > 0)
+            memcpy(out + 8, prop, proplen);
+        *outlen = 8 + proplen;
+    }
+    return 0;
 }
 
 enum emv_status emv_atc_check(uint16_t atc, bool have_last, uint16_t last)

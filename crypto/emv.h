@@ -84,6 +84,15 @@ struct emv_tags {
 };
 
 /*
+ * Record one field-55 tag for the ARQC (the daemon calls this for each TLV
+ * its decoder yields).  Returns 1 when the tag is one of those above and
+ * has its fixed length, 0 when the tag is not used here, -1 when a used tag
+ * has a wrong length (the request is then a format error).  The value is
+ * borrowed, not copied.
+ */
+int emv_tags_set(struct emv_tags *t, uint32_t tag, const uint8_t *value, size_t len);
+
+/*
  * The ARQC input for a CVN: the tags above in order, then Visa CVN 10: the
  * CVR (IAD bytes 3..6); Visa CVN 18/22: the whole IAD; Mastercard 16/20:
  * the CVR (IAD bytes 2..7); 17/21: CVR and the counters (IAD bytes 10..17).
@@ -114,6 +123,15 @@ enum emv_status emv_verify_arqc(const struct emv_auth_req *r);
 int emv_make_arpc(const struct emv_auth_req *r, const uint8_t *arc, const uint8_t *csu,
                   const uint8_t *prop, size_t proplen, uint8_t out[8],
                   size_t *outlen) CRYPTO_MUST_CHECK;
+
+/*
+ * Issuer authentication data for tag 91 of the answer: ARPC || ARC (method
+ * 1, 10 bytes) or ARPC || CSU || proprietary data (method 2, 8..16 bytes).
+ * out holds 16 bytes; *outlen gets the length.  Returns 0 or -1.
+ */
+int emv_issuer_auth_data(const struct emv_auth_req *r, const uint8_t *arc, const uint8_t *csu,
+                         const uint8_t *prop, size_t proplen, uint8_t out[16],
+                         size_t *outlen) CRYPTO_MUST_CHECK;
 
 /*
  * ATC replay check: EMV_OK when no ATC is stored yet (have_last false) or

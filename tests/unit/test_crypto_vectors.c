@@ -489,8 +489,23 @@ static void t_emv_cvn(void **state)
                 }
             }
         }
-        struct emv_tags t = {amount, other, country, tvr, cur,        date, type,
-                             un,     aip,   atc,     iad, (size_t)il, arqc};
+        /* through emv_tags_set, as the daemon's field-55 loop will */
+        struct emv_tags t;
+        memset(&t, 0, sizeof(t));
+        const struct {
+            uint32_t tag;
+            const uint8_t *v;
+            size_t n;
+        } tlv[] = {{0x9F02, amount, 6}, {0x9F03, other, 6},        {0x9F1A, country, 2},
+                   {0x95, tvr, 5},      {0x5F2A, cur, 2},          {0x9A, date, 3},
+                   {0x9C, type, 1},     {0x9F37, un, 4},           {0x82, aip, 2},
+                   {0x9F36, atc, 2},    {0x9F10, iad, (size_t)il}, {0x9F26, arqc, 8}};
+        for (size_t k = 0; k < sizeof(tlv) / sizeof(tlv[0]); k++) {
+            if (tlv[k].tag != 0x9F10)
+                EXPECT(emv_tags_set(&t, tlv[k].tag, tlv[k].v, tlv[k].n + 1) == -1, "tag length");
+            EXPECT(emv_tags_set(&t, tlv[k].tag, tlv[k].v, tlv[k].n) == 1, "tag set");
+        }
+        EXPECT(emv_tags_set(&t, 0x9F33, un, 3) == 0, "unused tag");
         struct emv_auth_req r = {.cvn = cvn,
                                  .imk = imk,
                                  .imk_len = 16,
@@ -523,6 +538,16 @@ static void t_emv_cvn(void **state)
             EXPECT(emv_make_arpc(&r, NULL, b, NULL, 0, arpc, &n) == 0 && n == 4 &&
                        hex_eq(v, "expected_arpc", arpc, 4),
                    "arpc 2");
+        }
+        {
+            uint8_t iad91[16];
+            size_t l91 = 0;
+            bool m1 = emv_cvn_arpc_method(cvn) == 1;
+            EXPECT(emv_issuer_auth_data(&r, m1 ? b : NULL, m1 ? NULL : b, NULL, 0, iad91, &l91) ==
+                           0 &&
+                       l91 == (m1 ? 10u : 8u) && hex_eq(v, "expected_arpc", iad91, m1 ? 8 : 4) &&
+                       memcmp(iad91 + (m1 ? 8 : 4), b, m1 ? 2 : 4) == 0,
+                   "tag 91");
         }
         /* forged: one bit of the cryptogram, or of the amount */
         arqc[7] ^= 1;
