@@ -16,5 +16,7 @@ struct ctl_command {
 
 int ctl_migrate_main(int argc, char **argv);
 int ctl_iso_main(int argc, char **argv);
+int ctl_crypto_main(int argc, char **argv);
+int ctl_key_main(int argc, char **argv);
 
 #endif

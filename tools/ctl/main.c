@@ -11,6 +11,8 @@
 static const struct ctl_command commands[] = {
     {"migrate", "apply sql/ migrations to the database", ctl_migrate_main},
     {"iso", "ISO 8583: decode a message to masked JSON, encode JSON to bytes", ctl_iso_main},
+    {"crypto", "payment-crypto utilities: kcv, pinblock, cvv, pvv, mac, emv, key", ctl_crypto_main},
+    {"key", "key store: generate, import, list, kcv, rotate", ctl_key_main},
 };
 
 static void usage(FILE *out)
