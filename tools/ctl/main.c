@@ -10,6 +10,15 @@
 
 static const struct ctl_command commands[] = {
     {"migrate", "apply sql/ migrations to the database", ctl_migrate_main},
+    {"account", "wallets: create, load, show", ctl_account_main},
+    {"cardholder", "cardholders: add (to a team)", ctl_cardholder_main},
+    {"card", "cards: issue, freeze, unfreeze, block, close, show", ctl_card_main},
+    {"policy", "spending policies: set, show, shadow-report, promote", ctl_policy_main},
+    {"auth", "authorizations: list by card, RRN or date", ctl_auth_main},
+    {"check-ledger", "verify the ledger invariants (non-zero exit on a problem)",
+     ctl_check_ledger_main},
+    {"holds", "holds: expire the ones never completed", ctl_holds_main},
+    {"demo", "demo data for make run: seed", ctl_demo_main},
 };
 
 static void usage(FILE *out)
