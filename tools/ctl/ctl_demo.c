@@ -8,6 +8,7 @@
  * are written to FILE as JSON for cardgate-sim, and a table goes to stdout.
  * Demo only: the PANs are in a test BIN (999999) and the file is mode 0600.
  */
+#include "common/db.h"
 #include "common/util.h"
 #include "tools/ctl/ctl.h"
 #include "tools/ctl/ctl_card.h"
@@ -119,13 +120,12 @@ static int demo_seed(const struct ctl_args *a)
     PGconn *c = ctl_begin(a->db);
     if (c == NULL)
         goto out;
-    PGresult *r = ctl_exec(c, "demo seed", SEED_SQL, 0, NULL);
-    if (r == NULL) {
-        fprintf(stderr, "cardgatectl demo seed: (is the demo data already there?)\n");
+    PGresult *r;
+    if (db_exec_ok(c, SEED_SQL) != 0) {
+        fprintf(stderr, "cardgatectl demo seed: failed (is the demo data already there?)\n");
         ctl_rollback_close(c);
         goto out;
     }
-    PQclear(r);
     for (size_t i = 0; i < UTIL_NELEM(demo_cards); i++) {
         const struct demo_card *d = &demo_cards[i];
         struct ctl_card_spec spec = {
