@@ -422,7 +422,7 @@ DECLARE
     hold_days int; cash_days int; has_shadow boolean; npass int; pass int;
     sp record; v_ctl text; v_ptm bigint; v_dm bigint; v_wm bigint; v_mm bigint; v_lm bigint;
     v_dc int; v_wc int; v_mc int; v_lc int; cinc int; l_code text; l_rule text; l_appr bigint;
-    s_code text; s_rule text; s_ver bigint;
+    s_code text; s_rule text; s_ver bigint; pre_code text; pre_rule text;
     today date; ymm text; orig authorizations; rd_bal bigint; rd_av bigint; rd_s card_spend; ctime timestamptz := now(); req auth_request;
 BEGIN
     IF n = 0 THEN
@@ -748,8 +748,9 @@ BEGIN
         END IF;
 
         -- policy (live, and the shadow version when one applies) and balance
-        IF code IS NULL AND rec.kind IN ('auth', 'cash', 'financial', 'incremental') THEN
-            IF rec.eff_currency IS DISTINCT FROM cur THEN
+        -- (requests declined earlier are recorded in shadow with the same answer)
+        IF ai IS NOT NULL AND rec.kind IN ('auth', 'cash', 'financial', 'incremental') THEN
+            IF code IS NULL AND rec.eff_currency IS DISTINCT FROM cur THEN
                 code := '57'; rl := 'control.currency_unconvertible';
             END IF;
             npass := 1;
@@ -763,6 +764,7 @@ BEGIN
                 END IF;
             END IF;
             cinc := CASE WHEN rec.kind = 'incremental' THEN 0 ELSE 1 END;
+            pre_code := code; pre_rule := rl;
             FOR pass IN 1 .. npass LOOP
                 IF pass = 1 THEN
                     v_ctl := rec.control_rule; v_ptm := rec.per_txn_max; v_dm := rec.daily_max;
@@ -776,8 +778,8 @@ BEGIN
                     v_lc := sp.lifetime_count;
                 END IF;
                 l_appr := 0;
-                IF code IS NOT NULL THEN
-                    l_code := code; l_rule := rl;
+                IF pre_code IS NOT NULL THEN
+                    l_code := pre_code; l_rule := pre_rule;
                 ELSIF v_ctl IS NOT NULL THEN
                     l_code := '57'; l_rule := v_ctl;
                 ELSIF amt > v_ptm THEN
