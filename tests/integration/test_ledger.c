@@ -15,6 +15,7 @@
 
 #include "common/util.h"
 #include "crypto/pan.h"
+#include "tests/lib/capture.h"
 #include "tests/lib/pgtest.h"
 
 #include <pthread.h>
@@ -55,34 +56,24 @@ static char *scalar(const char *sql)
     return v;
 }
 
-/* Reset the database to the fixture. */
-static void reset_db(void)
+/* Empty every ledger table. */
+static void truncate_all(void)
 {
-    size_t len;
     exec_ok(conn, "TRUNCATE companies, accounts, teams, cardholders, cards, mcc_groups, policies,"
                   " card_spend, authorizations, shadow_decisions, ledger_entries"
                   " RESTART IDENTITY CASCADE");
     exec_ok(conn, "ALTER SEQUENCE journal_id_seq RESTART");
+}
+
+/* Reset the database to the fixture. */
+static void reset_db(void)
+{
+    size_t len;
+    truncate_all();
     char *fx = util_read_file(FIXTURE, 1 << 20, &len);
     assert_non_null(fx);
     exec_ok(conn, fx);
     free(fx);
-}
-
-static int run_cmd(const char *cmd, char *out, size_t cap)
-{
-    FILE *p = popen(cmd, "r");
-    size_t n = 0;
-    assert_non_null(p);
-    while (n + 1 < cap) {
-        size_t r = fread(out + n, 1, cap - 1 - n, p);
-        if (r == 0)
-            break;
-        n += r;
-    }
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static int ctl(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -95,7 +86,7 @@ static int ctl(char *out, size_t cap, const char *fmt, ...)
     va_end(ap);
     pgtest_prog("cardgatectl", prog, sizeof(prog));
     snprintf(cmd, sizeof(cmd), "%s %s 2>&1", prog, args);
-    return run_cmd(cmd, out, cap);
+    return test_capture(cmd, out, cap);
 }
 
 /* The invariants, both ways; every test ends with this. */
@@ -482,9 +473,7 @@ static void test_demo_seed(void **state)
     uint8_t key[32];
     size_t len;
 
-    exec_ok(conn, "TRUNCATE companies, accounts, teams, cardholders, cards, mcc_groups, policies,"
-                  " card_spend, authorizations, shadow_decisions, ledger_entries"
-                  " RESTART IDENTITY CASCADE");
+    truncate_all();
     snprintf(path, sizeof(path), "%s.cards.json", keyfile);
     assert_int_equal(ctl(out, sizeof(out), "demo seed --out %s", path), 0);
     assert_non_null(strstr(out, "card_id"));
