@@ -15,5 +15,6 @@ struct ctl_command {
 };
 
 int ctl_migrate_main(int argc, char **argv);
+int ctl_audit_main(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@
 
 static const struct ctl_command commands[] = {
     {"migrate", "apply sql/ migrations to the database", ctl_migrate_main},
+    {"audit", "verify, dump and search the audit log", ctl_audit_main},
 };
 
 static void usage(FILE *out)
