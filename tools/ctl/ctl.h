@@ -27,5 +27,6 @@ int ctl_auth_main(int argc, char **argv);
 int ctl_check_ledger_main(int argc, char **argv);
 int ctl_holds_main(int argc, char **argv);
 int ctl_demo_main(int argc, char **argv);
+int ctl_audit_main(int argc, char **argv);
 
 #endif

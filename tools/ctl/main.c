@@ -22,6 +22,7 @@ static const struct ctl_command commands[] = {
      ctl_check_ledger_main},
     {"holds", "holds: expire the ones never completed", ctl_holds_main},
     {"demo", "demo data for make run: seed", ctl_demo_main},
+    {"audit", "verify, dump and search the audit log", ctl_audit_main},
 };
 
 static void usage(FILE *out)
