@@ -183,7 +183,7 @@ void sim_answer_mti(const char req[4], char out[5])
     out[4] = '\0';
 }
 
-long sim_dump(const struct sim_link *l, struct iso_msg *m, char *out, size_t cap)
+long sim_dump(const struct sim_link *l, struct iso_msg *m, bool json, char *out, size_t cap)
 {
     static const char stars[] = "****************************************";
     const struct iso_view *v48 = iso_get(m, 48);
@@ -192,5 +192,5 @@ long sim_dump(const struct sim_link *l, struct iso_msg *m, char *out, size_t cap
         if (iso_set(m, 48, stars, n ? n : 1) != 0)
             iso_clear(m, 48);
     }
-    return iso_dump_text(l->d, m, false, out, cap);
+    return json ? iso_dump_json(l->d, m, false, out, cap) : iso_dump_text(l->d, m, false, out, cap);
 }

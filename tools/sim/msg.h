@@ -92,10 +92,10 @@ int sim_build(const struct sim_link *l, const struct sim_req *r, struct iso_msg 
 /* The answer MTI for a request MTI: "0200" -> "0210". */
 void sim_answer_mti(const char req[4], char out[5]);
 /*
- * Masked text dump of m for people: the codec's masked dump (PAN first
- * six/last four, track/PIN as '*') with field 48 (CVV2) starred too.  May
- * change field 48's view in m.  Returns the length or -1.
+ * Masked dump of m (text lines, or JSON when json): the codec's masked dump
+ * (PAN first six/last four, track/PIN as '*') with field 48 (CVV2) starred
+ * too.  May change field 48's view in m.  Returns the length or -1.
  */
-long sim_dump(const struct sim_link *l, struct iso_msg *m, char *out, size_t cap);
+long sim_dump(const struct sim_link *l, struct iso_msg *m, bool json, char *out, size_t cap);
 
 #endif
