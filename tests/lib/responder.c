@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -155,8 +156,11 @@ static void *run(void *arg)
             int i;
             for (i = 0; fd >= 0 && i < RESP_MAX_CLIENTS && r->cfd[i] >= 0; i++)
                 ;
-            if (fd >= 0 && i < RESP_MAX_CLIENTS && (r->rx[i] = calloc(1, sizeof(struct sim_rx))))
+            if (fd >= 0 && i < RESP_MAX_CLIENTS && (r->rx[i] = calloc(1, sizeof(struct sim_rx)))) {
+                int one = 1;
+                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 r->cfd[i] = fd;
+            }
             else if (fd >= 0)
                 close(fd);
         }
