@@ -7,7 +7,7 @@
 #ifndef CARDGATE_TESTS_VECTORS_H
 #define CARDGATE_TESTS_VECTORS_H
 
-#include "tests/lib/json.h"
+#include "common/json.h"
 
 #include <stdint.h>
 

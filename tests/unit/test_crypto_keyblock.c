@@ -7,7 +7,7 @@
 #include "common/util.h"
 #include "crypto/cipher.h"
 #include "crypto/keyblock.h"
-#include "tests/lib/json.h"
+#include "common/json.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
