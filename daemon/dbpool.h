@@ -40,19 +40,14 @@
  * Ownership (the one rule).  dbp_submit() returning 0 hands the item to the
  * pool; the pool calls done() for it EXACTLY ONCE - from the event loop, or
  * from inside dbp_cancel() or dbp_free(), never from inside dbp_submit() -
- * and never touches the item after done()
- * returns (done may free or reuse it).  Until then the caller must keep the
- * item's memory alive, even when it has given up on it: dbp_cancel() only
- * marks it (and takes a not-yet-sent item off its queue), the outcome still
- * comes through done(), with o->cancelled set, so a late approval can be
- * compensated.  dbp_submit() returning -1 (no usable connection) keeps the
- * item with the caller and done() is NOT called: the caller answers from
- * stand-in at once (synchronous failure).
- *
- * A batch failing with SQLSTATE 25006 (read-only transaction: a demoted
- * primary) also drops its connection after failing the batch, so that the
- * reconnect, through a multi-host conninfo with target_session_attrs=
- * read-write, finds the new primary.
+ * and never touches the item after done() returns (done may free or reuse
+ * it).  Until then the caller must keep the item's memory alive, even when
+ * it has given up on it: dbp_cancel() only marks an item in flight (and
+ * takes a not-yet-sent one off its queue); the outcome still comes through
+ * done(), with o->cancelled set, so a late approval can be compensated.
+ * dbp_submit() returning -1 (no usable connection) keeps the item with the
+ * caller and done() is NOT called: the caller answers from stand-in at once
+ * (the failure is synchronous).
  *
  * Failures.  A lost connection (PQconsumeInput == 0, a flush error, a broken
  * pipeline) fails every item in flight (DBP_ERR_CONN, o->sent set: the
@@ -60,8 +55,13 @@
  * idempotency key makes a re-ask safe) and every item queued on it
  * (DBP_ERR_CONN, o->sent clear: never reached the server); then PQfinish and
  * reconnect with back-off doubling from reconnect_min to reconnect_max,
- * re-prepare, resume.  An SQL error in a batch fails only that batch
- * (DBP_ERR_SQL with the server's message); the connection stays usable.
+ * re-prepare, resume.  connect_timeout bounds the connection AND the
+ * prepares.  An SQL error in a batch fails only that batch (DBP_ERR_SQL
+ * with the server's message: the batch's transaction rolled back); the
+ * connection stays usable.  A batch failing with SQLSTATE 25006 (read-only
+ * transaction: a demoted primary) also drops its connection, so that the
+ * reconnect, through a multi-host conninfo with target_session_attrs=
+ * read-write, finds the new primary.
  *
  * Reentrancy.  done() may call dbp_submit() and dbp_cancel(); it must not
  * call dbp_free().  Single-threaded: one event_base, no locks.
