@@ -298,12 +298,71 @@ static void test_prepare_timeout(void **state)
     dbp_free(pool);
 }
 
+/*
+ * Routing fallback: while the connection a key routes to is down, its
+ * requests go to the next ready one (and succeed); once it is back, the key
+ * returns to it.
+ */
+static void test_routing_falls_back_while_down(void **state)
+{
+    struct dbpt_ctx ctx = {0};
+    struct dbp_config cfg;
+    dbpt_config(&cfg, &ctx, "", 2, 8);
+    cfg.reconnect_min_us = 1500000; /* a window to submit in while conn 0 is down */
+    cfg.reconnect_max_us = 1500000;
+    struct dbpool *pool = dbp_new(dbpt_base, &cfg);
+    assert_non_null(pool);
+    struct want w = {pool, &ctx, 2, 0, 0, 0};
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 10000));
+
+    struct dbpt_req probe;
+    dbpt_req_init(&probe, 0, "probe", DBPT_STMT_ECHO);
+    assert_int_equal(dbp_route(pool, 0), 0);
+    assert_int_equal(dbp_submit(pool, &probe.item), 0);
+    w.ndone = 1;
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+    assert_int_equal(probe.status, DBP_OK);
+
+    PGconn *admin = pgtest_connect(&dbpt_pg);
+    assert_non_null(admin);
+    char sql[100];
+    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", probe.pid);
+    exec_ok(admin, sql);
+    PQfinish(admin);
+    w.up = 1;
+    w.failures = 1;
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+
+    struct dbpt_req moved;
+    dbpt_req_init(&moved, 0, "moved", DBPT_STMT_ECHO);
+    assert_int_equal(dbp_submit(pool, &moved.item), 0);
+    assert_int_equal(dbp_item_conn(pool, &moved.item), 1);
+    w.ndone = 2;
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 1000));
+    assert_int_equal(moved.status, DBP_OK);
+    assert_int_not_equal(moved.pid, probe.pid);
+
+    w.up = 2;
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+    struct dbpt_req back;
+    dbpt_req_init(&back, 0, "back", DBPT_STMT_ECHO);
+    assert_int_equal(dbp_submit(pool, &back.item), 0);
+    assert_int_equal(dbp_item_conn(pool, &back.item), 0);
+    w.ndone = 3;
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+    assert_int_equal(back.status, DBP_OK);
+    assert_int_not_equal(back.pid, moved.pid);
+    dbp_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_terminate_backend_fails_items_and_recovers,
                                         dbpt_base_setup, dbpt_base_teardown),
         cmocka_unit_test_setup_teardown(test_read_only_server_drops_connection, dbpt_base_setup,
+                                        dbpt_base_teardown),
+        cmocka_unit_test_setup_teardown(test_routing_falls_back_while_down, dbpt_base_setup,
                                         dbpt_base_teardown),
         cmocka_unit_test_setup_teardown(test_prepare_timeout, dbpt_base_setup, dbpt_base_teardown),
         cmocka_unit_test_setup_teardown(test_server_stop_refuses_then_recovers, dbpt_base_setup,
