@@ -298,6 +298,18 @@ static void test_prepare_timeout(void **state)
     dbp_free(pool);
 }
 
+/* Submit one key-0 request, check it was put on connection conn, and wait for its success. */
+static void key0_round_trip(struct want *w, struct dbpt_req *r, const char *val, int conn)
+{
+    dbpt_req_init(r, 0, val, DBPT_STMT_ECHO);
+    assert_int_equal(dbp_submit(w->pool, &r->item), 0);
+    assert_int_equal(dbp_item_conn(w->pool, &r->item), conn);
+    w->ndone = w->ctx->ndone + 1;
+    assert_true(dbpt_run_until(dbpt_base, reached, w, 5000));
+    assert_int_equal(r->ndone, 1);
+    assert_int_equal(r->status, DBP_OK);
+}
+
 /*
  * Routing fallback: while the connection a key routes to is down, its
  * requests go to the next ready one (and succeed); once it is back, the key
@@ -334,23 +346,13 @@ static void test_routing_falls_back_while_down(void **state)
     assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
 
     struct dbpt_req moved;
-    dbpt_req_init(&moved, 0, "moved", DBPT_STMT_ECHO);
-    assert_int_equal(dbp_submit(pool, &moved.item), 0);
-    assert_int_equal(dbp_item_conn(pool, &moved.item), 1);
-    w.ndone = 2;
-    assert_true(dbpt_run_until(dbpt_base, reached, &w, 1000));
-    assert_int_equal(moved.status, DBP_OK);
+    key0_round_trip(&w, &moved, "moved", 1);
     assert_int_not_equal(moved.pid, probe.pid);
 
     w.up = 2;
     assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
     struct dbpt_req back;
-    dbpt_req_init(&back, 0, "back", DBPT_STMT_ECHO);
-    assert_int_equal(dbp_submit(pool, &back.item), 0);
-    assert_int_equal(dbp_item_conn(pool, &back.item), 0);
-    w.ndone = 3;
-    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
-    assert_int_equal(back.status, DBP_OK);
+    key0_round_trip(&w, &back, "back", 0);
     assert_int_not_equal(back.pid, moved.pid);
     dbp_free(pool);
 }
