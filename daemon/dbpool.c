@@ -81,7 +81,9 @@ struct dbp_conn {
     bool err;
     bool drop_after; /* the segment's error says: this server is no place to be */
     char errmsg[256];
-    unsigned nulls; /* consecutive NULL results: a guard against a pipeline out of step */
+    unsigned nulls;          /* consecutive NULL results: a guard against a pipeline out of step */
+    int64_t err_logged_us;   /* when a failed batch was last logged */
+    unsigned err_suppressed; /* failed batches not logged since */
 
     struct dbp_params params;
 };
@@ -483,6 +485,27 @@ static unsigned row_ordinal(const PGresult *res, int r, int col, unsigned n)
 static void conn_send_batch(struct dbp_conn *c);
 
 /*
+ * Log a failed batch, at most once a second per connection (a broken
+ * function fails every batch: thousands a second); the lines skipped are
+ * counted in the next one.  The stats count every failure regardless.
+ */
+static void conn_log_batch_error(struct dbp_conn *c, unsigned n, const char *msg)
+{
+    int64_t now = util_now_us();
+    if (c->err_logged_us != 0 && now - c->err_logged_us < 1000000) {
+        c->err_suppressed++;
+        return;
+    }
+    if (c->err_suppressed > 0)
+        log_warnx_p(c->prefix, "batch of %u failed: %s (%u more failed batches not logged)", n, msg,
+                    c->err_suppressed);
+    else
+        log_warnx_p(c->prefix, "batch of %u failed: %s", n, msg);
+    c->err_logged_us = now;
+    c->err_suppressed = 0;
+}
+
+/*
  * The segment in flight ended (PGRES_PIPELINE_SYNC): the prepares are done,
  * or the batch has committed (rows delivered) or failed (every item fails
  * with the server's message).  Then send what queued up meanwhile.
@@ -521,7 +544,7 @@ static void conn_segment_done(struct dbp_conn *c)
     if (err) {
         pool->st.batch_errors++;
         const char *msg = c->errmsg[0] ? c->errmsg : "no result";
-        log_warnx_p(c->prefix, "batch of %u failed: %s", n, msg);
+        conn_log_batch_error(c, n, msg);
         for (unsigned i = 0; i < n; i++)
             deliver(pool, c->batch[i], DBP_ERR_SQL, NULL, -1, msg, true);
     } else {

@@ -65,6 +65,19 @@
  *
  * Reentrancy.  done() may call dbp_submit() and dbp_cancel(); it must not
  * call dbp_free().  Single-threaded: one event_base, no locks.
+ *
+ * Wiring sketch (the request pipeline):
+ *
+ *   struct request { ...; struct dbp_item db; };      // preallocated pool
+ *   req->db.route_key = account_id ? account_id : card_hash64;
+ *   req->db.stmt = 0;                                  // authorize_batch
+ *   if (dbp_submit(pool, &req->db) != 0)
+ *       answer_from_standin(req);                      // no database: now
+ *   ...deadline timer: answer 91, then dbp_cancel(pool, &req->db); if it
+ *      returned true, done() has already run; else keep req until it does
+ *   done(ud, item, o): req = container_of(item, struct request, db);
+ *       if (o->cancelled) compensate a late approval; else answer from the
+ *       row (o->status == DBP_OK) or from stand-in; then recycle req.
  */
 #ifndef CARDGATE_DAEMON_DBPOOL_H
 #define CARDGATE_DAEMON_DBPOOL_H
