@@ -228,6 +228,11 @@ int ks_master_load(const char *path, uint8_t mk[KS_MASTER_LEN], char *err, size_
         snprintf(err, errlen, "master key %s: not a regular file", path);
         goto out;
     }
+    if (st.st_uid != geteuid() && st.st_uid != 0) {
+        snprintf(err, errlen, "master key %s: owned by uid %u, not by this user or root", path,
+                 (unsigned)st.st_uid);
+        goto out;
+    }
     if ((st.st_mode & 077) != 0) {
         snprintf(err, errlen, "master key %s: mode %03o lets group or others read it; chmod 600",
                  path, (unsigned)(st.st_mode & 0777));

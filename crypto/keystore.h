@@ -110,7 +110,8 @@ int ks_kcv(enum ks_alg a, const uint8_t *key, size_t len,
 /*
  * Read the master key from path, or when path is NULL or empty from
  * $CREDENTIALS_DIRECTORY/cardgate-master-key.  Refuses a file readable or
- * writable by group or others.  Returns 0, or -1 with a message.
+ * writable by group or others, or owned by another user than this one or
+ * root.  Returns 0, or -1 with a message.
  */
 int ks_master_load(const char *path, uint8_t mk[KS_MASTER_LEN], char *err,
                    size_t errlen) CRYPTO_MUST_CHECK;
