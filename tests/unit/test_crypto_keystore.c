@@ -212,6 +212,12 @@ static void t_master(void **state)
     write_file(master, hex, 0600);
     assert_int_equal(ks_master_load(master, got, err, sizeof(err)), 0);
     assert_memory_equal(got, mk, sizeof(mk));
+    if (geteuid() == 0) { /* a file another (unprivileged) user owns is refused */
+        assert_int_equal(chown(master, 65534, 65534), 0);
+        assert_int_equal(ks_master_load(master, got, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "owned by uid 65534"));
+        assert_int_equal(chown(master, 0, 0), 0);
+    }
     write_file(master, "abcd\n", 0600);
     assert_int_equal(ks_master_load(master, got, err, sizeof(err)), -1);
 
