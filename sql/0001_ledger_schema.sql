@@ -120,8 +120,10 @@ CREATE UNIQUE INDEX policies_shadow_uq ON policies (scope, scope_id) WHERE state
 
 -- Per-card period counters of approved spend (amount and count), one row per
 -- card, updated on every approval (hence fillfactor 50 for HOT updates).
+-- No foreign key: it would cost a key-share lock on the card per update, and
+-- only authorize_batch writes here, for cards it just found.
 CREATE TABLE card_spend (
-    card_id     bigint PRIMARY KEY REFERENCES cards (id),
+    card_id     bigint PRIMARY KEY,
     day         date NOT NULL,
     day_amt     bigint NOT NULL DEFAULT 0,
     day_cnt     int NOT NULL DEFAULT 0,
