@@ -201,6 +201,21 @@ RETURNS void LANGUAGE sql AS $$
      WHERE s.card_id = p_card AND c.id = p_card
 $$;
 
+-- Serialise writers of wallets: a transaction-scoped advisory lock per
+-- wallet id (key -id, so it cannot meet `cardgatectl migrate`'s positive
+-- key), taken in ascending id order so two batches never deadlock.  Every
+-- function that changes a wallet's balance columns, card counters or card
+-- PIN/ATC state takes these first; a row lock (FOR UPDATE) would do the
+-- same but costs a WAL record and a page write per wallet (measured 15x
+-- slower for 64 wallets).  Call it in READ COMMITTED: statements after it
+-- see every commit of the previous holder.
+CREATE FUNCTION lock_wallets(p_ids bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(-s.id)
+       FROM (SELECT DISTINCT x AS id FROM unnest(p_ids) x WHERE x IS NOT NULL ORDER BY 1) s;
+END $$;
+
 -- Post one journal of two entries and move the wallet's balance columns.
 -- p_account is a wallet; p_book_from/p_book_to are its books, or the other
 -- side is the system account p_other (book 'A').  Returns nothing; the
@@ -253,7 +268,7 @@ BEGIN
         IF p_account IS NULL THEN
             p_account := o.account_id;
         END IF;
-        PERFORM 1 FROM accounts WHERE id = o.account_id FOR UPDATE;
+        PERFORM lock_wallets(ARRAY[o.account_id]);  -- normally held already
     END IF;
     SELECT currency INTO cur FROM accounts WHERE id = p_account;
     IF r.kind = 'reversal' THEN
@@ -432,14 +447,15 @@ BEGIN
     SELECT value::int INTO cash_days FROM ledger_settings WHERE name = 'cash_hold_expiry_days';
     has_shadow := EXISTS (SELECT 1 FROM policies WHERE state = 'shadow');
 
-    -- 1. lock the wallets, in id order
-    SELECT array_agg(l.id ORDER BY l.id), array_agg(l.balance ORDER BY l.id),
-           array_agg(l.available ORDER BY l.id), array_agg(l.currency::text ORDER BY l.id),
+    -- 1. lock the wallets, in id order, then read them
+    SELECT array_agg(DISTINCT c.account_id) INTO a_id
+      FROM unnest(reqs) r JOIN cards c ON c.pan_hash = r.pan_hash;
+    PERFORM lock_wallets(a_id);
+    SELECT array_agg(a.id ORDER BY a.id), array_agg(a.balance ORDER BY a.id),
+           array_agg(a.available ORDER BY a.id), array_agg(a.currency::text ORDER BY a.id),
            array_agg(false)
       INTO a_id, a_bal, a_av, a_cur, a_dirty
-      FROM (SELECT a.id, a.balance, a.available, a.currency FROM accounts a
-             WHERE a.id IN (SELECT c.account_id FROM unnest(reqs) r JOIN cards c ON c.pan_hash = r.pan_hash)
-             ORDER BY a.id FOR UPDATE) l;
+      FROM accounts a WHERE a.id = ANY (a_id);
     a_id := coalesce(a_id, '{}'); a_bal := coalesce(a_bal, '{}'); a_av := coalesce(a_av, '{}');
     a_cur := coalesce(a_cur, '{}'); a_dirty := coalesce(a_dirty, '{}');
 
