@@ -192,7 +192,7 @@ CREATE SEQUENCE authorizations_id_seq OWNED BY authorizations.id;
 CREATE UNIQUE INDEX authorizations_idem_uq ON authorizations (acquirer_id, stan, xmit_at, rrn, key_kind);
 CREATE INDEX authorizations_rrn_idx ON authorizations (rrn, acquirer_id);
 CREATE INDEX authorizations_card_idx ON authorizations (card_id, created_at);
-CREATE INDEX authorizations_created_idx ON authorizations (created_at);
+CREATE INDEX authorizations_created_idx ON authorizations USING brin (created_at); -- cheap to maintain
 CREATE INDEX authorizations_open_idx ON authorizations (hold_expires_at) WHERE hold_amount > 0;
 CREATE INDEX authorizations_unmatched_idx ON authorizations (orig_acquirer_id, orig_stan, orig_xmit_at)
     WHERE status = 'unmatched';

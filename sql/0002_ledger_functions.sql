@@ -438,7 +438,7 @@ DECLARE
     sp record; v_ctl text; v_ptm bigint; v_dm bigint; v_wm bigint; v_mm bigint; v_lm bigint;
     v_dc int; v_wc int; v_mc int; v_lc int; cinc int; l_code text; l_rule text; l_appr bigint;
     s_code text; s_rule text; s_ver bigint; pre_code text; pre_rule text;
-    today date; ymm text; orig authorizations; rd_bal bigint; rd_av bigint; rd_s card_spend; ctime timestamptz := now(); req auth_request;
+    today date; ymm text; orig authorizations; req_card bigint[]; rd_bal bigint; rd_av bigint; rd_s card_spend; ctime timestamptz := now(); req auth_request;
 BEGIN
     IF n = 0 THEN
         RETURN;
@@ -448,8 +448,10 @@ BEGIN
     has_shadow := EXISTS (SELECT 1 FROM policies WHERE state = 'shadow');
 
     -- 1. lock the wallets, in id order, then read them
-    SELECT array_agg(DISTINCT c.account_id) INTO a_id
-      FROM unnest(reqs) r JOIN cards c ON c.pan_hash = r.pan_hash;
+    -- (the card of each request by position, found once by its PAN hash)
+    SELECT array_agg(c.id ORDER BY r.ordinality), array_agg(DISTINCT c.account_id)
+      INTO req_card, a_id
+      FROM unnest(reqs) WITH ORDINALITY r LEFT JOIN cards c ON c.pan_hash = r.pan_hash;
     PERFORM lock_wallets(a_id);
     SELECT array_agg(a.id ORDER BY a.id), array_agg(a.balance ORDER BY a.id),
            array_agg(a.available ORDER BY a.id), array_agg(a.currency::text ORDER BY a.id),
@@ -458,6 +460,28 @@ BEGIN
       FROM accounts a WHERE a.id = ANY (a_id);
     a_id := coalesce(a_id, '{}'); a_bal := coalesce(a_bal, '{}'); a_av := coalesce(a_av, '{}');
     a_cur := coalesce(a_cur, '{}'); a_dirty := coalesce(a_dirty, '{}');
+    -- the batch's cards and their period counters (read under the wallet locks);
+    -- a counter row of an earlier period counts as zero
+    SELECT array_agg(k.id ORDER BY k.id), array_agg(k.today ORDER BY k.id),
+           array_agg(CASE WHEN s.day = k.today THEN s.day_amt ELSE 0 END ORDER BY k.id),
+           array_agg(CASE WHEN s.day = k.today THEN s.day_cnt ELSE 0 END ORDER BY k.id),
+           array_agg(date_trunc('week', k.today)::date ORDER BY k.id),
+           array_agg(CASE WHEN s.week = date_trunc('week', k.today)::date THEN s.week_amt ELSE 0 END ORDER BY k.id),
+           array_agg(CASE WHEN s.week = date_trunc('week', k.today)::date THEN s.week_cnt ELSE 0 END ORDER BY k.id),
+           array_agg(date_trunc('month', k.today)::date ORDER BY k.id),
+           array_agg(CASE WHEN s.month = date_trunc('month', k.today)::date THEN s.month_amt ELSE 0 END ORDER BY k.id),
+           array_agg(CASE WHEN s.month = date_trunc('month', k.today)::date THEN s.month_cnt ELSE 0 END ORDER BY k.id),
+           array_agg(coalesce(s.life_amt, 0) ORDER BY k.id), array_agg(coalesce(s.life_cnt, 0) ORDER BY k.id),
+           array_agg(false), array_agg(k.pin_tries ORDER BY k.id), array_agg(k.last_atc ORDER BY k.id),
+           array_agg(false)
+      INTO k_id, k_day, k_day_amt, k_day_cnt, k_week, k_week_amt, k_week_cnt, k_month, k_month_amt,
+           k_month_cnt, k_life_amt, k_life_cnt, k_spend_dirty, k_pin, k_atc, k_card_dirty
+      FROM (SELECT DISTINCT c.id, c.pin_tries, c.last_atc, (ctime AT TIME ZONE co.timezone)::date AS today
+              FROM cards c
+              JOIN accounts ac ON ac.id = c.account_id JOIN companies co ON co.id = ac.company_id
+             WHERE c.id = ANY (req_card)) k
+      LEFT JOIN card_spend s ON s.card_id = k.id;
+    k_id := coalesce(k_id, '{}');
 
     -- 2. resolve every request in one query; the extra position n+1 (all NULL) flushes
     FOR rec IN
@@ -471,8 +495,10 @@ BEGIN
                c.id AS card_id, c.account_id AS card_account, c.cardholder_id, c.status AS card_status,
                c.expiry AS card_expiry, c.pin_tries, c.pin_try_limit, c.last_atc,
                ch.team_id, co.id AS company_id, co.timezone,
-               s.day, s.day_amt, s.day_cnt, s.week, s.week_amt, s.week_cnt,
-               s.month, s.month_amt, s.month_cnt, s.life_amt, s.life_cnt,
+               array_position(k_id, c.id) AS card_idx,
+               count(*) OVER (PARTITION BY coalesce(r.acquirer_id, ''), coalesce(r.stan, ''),
+                   coalesce(r.xmit_at, ''), coalesce(r.rrn, ''),
+                   CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END) > 1 AS has_twin,
                d.id AS dup_id, d.response_code AS dup_code, d.approval_code AS dup_appr,
                d.amount_approved AS dup_approved, d.available_after AS dup_av, d.balance_after AS dup_bal,
                d.currency AS dup_cur, d.rule AS dup_rule, d.policy_version AS dup_pv,
@@ -485,11 +511,10 @@ BEGIN
                    AS eff_currency,
                nextval('authorizations_id_seq') AS new_id
           FROM unnest(reqs) WITH ORDINALITY r
-          LEFT JOIN cards c ON c.pan_hash = r.pan_hash
+          LEFT JOIN cards c ON c.id = req_card[r.ordinality]
           LEFT JOIN cardholders ch ON ch.id = c.cardholder_id
           LEFT JOIN accounts ac ON ac.id = c.account_id
           LEFT JOIN companies co ON co.id = ac.company_id
-          LEFT JOIN card_spend s ON s.card_id = c.id
           LEFT JOIN authorizations d
                  ON d.acquirer_id = coalesce(r.acquirer_id, '') AND d.stan = coalesce(r.stan, '')
                 AND d.xmit_at = coalesce(r.xmit_at, '') AND d.rrn = coalesce(r.rrn, '')
@@ -582,7 +607,6 @@ BEGIN
             IF out_sig[rec.first_ord] IS DISTINCT FROM coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1) THEN
                 o := ROW(rec.pos, '94', NULL, 0, NULL, NULL, NULL, 'duplicate.mismatch', NULL, NULL, NULL);
             END IF;
-            out_o := out_o || o; out_sig := out_sig || out_sig[rec.first_ord];
             RETURN NEXT o;
             CONTINUE;
         END IF;
@@ -593,8 +617,10 @@ BEGIN
             IF rec.dup_pan IS DISTINCT FROM rec.pan_hash OR rec.dup_amount IS DISTINCT FROM rec.txn_amount THEN
                 o := ROW(rec.pos, '94', NULL, 0, NULL, NULL, NULL, 'duplicate.mismatch', NULL, NULL, NULL);
             END IF;
-            out_o := out_o || o;
-            out_sig := out_sig || (coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1));
+            IF rec.has_twin THEN
+                out_o[rec.pos] := o;
+                out_sig[rec.pos] := coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1);
+            END IF;
             RETURN NEXT o;
             CONTINUE;
         END IF;
@@ -603,27 +629,7 @@ BEGIN
         IF rec.card_id IS NOT NULL THEN
             ai := array_position(a_id, rec.card_account);
             cur := a_cur[ai];
-            ki := array_position(k_id, rec.card_id);
-            IF ki IS NULL THEN
-                today := (ctime AT TIME ZONE rec.timezone)::date;
-                k_id := k_id || rec.card_id;
-                ki := array_length(k_id, 1);
-                k_day[ki] := today;
-                k_day_amt[ki] := CASE WHEN rec.day = today THEN rec.day_amt ELSE 0 END;
-                k_day_cnt[ki] := CASE WHEN rec.day = today THEN rec.day_cnt ELSE 0 END;
-                k_week[ki] := date_trunc('week', today)::date;
-                k_week_amt[ki] := CASE WHEN rec.week = k_week[ki] THEN rec.week_amt ELSE 0 END;
-                k_week_cnt[ki] := CASE WHEN rec.week = k_week[ki] THEN rec.week_cnt ELSE 0 END;
-                k_month[ki] := date_trunc('month', today)::date;
-                k_month_amt[ki] := CASE WHEN rec.month = k_month[ki] THEN rec.month_amt ELSE 0 END;
-                k_month_cnt[ki] := CASE WHEN rec.month = k_month[ki] THEN rec.month_cnt ELSE 0 END;
-                k_life_amt[ki] := coalesce(rec.life_amt, 0);
-                k_life_cnt[ki] := coalesce(rec.life_cnt, 0);
-                k_spend_dirty[ki] := false;
-                k_pin[ki] := rec.pin_tries;
-                k_atc[ki] := rec.last_atc;
-                k_card_dirty[ki] := false;
-            END IF;
+            ki := rec.card_idx;
         END IF;
         amt := coalesce(CASE WHEN rec.bill_amount IS NOT NULL THEN rec.bill_amount ELSE rec.txn_amount END, 0);
         code := NULL; rl := NULL; approved := 0; st := 'declined'; hold := 0; over := false;
@@ -671,7 +677,10 @@ BEGIN
                 k_month_cnt[ki] := CASE WHEN rd_s.month = k_month[ki] THEN rd_s.month_cnt ELSE 0 END;
                 k_life_amt[ki] := rd_s.life_amt; k_life_cnt[ki] := rd_s.life_cnt;
             END IF;
-            out_o := out_o || o; out_sig := out_sig || (coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1));
+            IF rec.has_twin THEN
+                out_o[rec.pos] := o;
+                out_sig[rec.pos] := coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1);
+            END IF;
             RETURN NEXT o;
             CONTINUE;
         END IF;
@@ -896,8 +905,10 @@ BEGIN
         p_pv := p_pv || rec.pol_version; p_orig := p_orig || orig_id; p_over := p_over || over;
         p_av := p_av || o.available_after; p_bal := p_bal || o.balance_after; p_cur := p_cur || cur;
         p_exp := p_exp || expires;
-        out_o := out_o || o;
-        out_sig := out_sig || (coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1));
+        IF rec.has_twin THEN
+            out_o[rec.pos] := o;
+            out_sig[rec.pos] := coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1);
+        END IF;
         RETURN NEXT o;
     END LOOP;
 END $$;
