@@ -31,16 +31,6 @@
 -- passed before the decision, 94 duplicate transmission with different
 -- content, 96 system error in this request (others in the batch proceed).
 
-CREATE TABLE currencies (
-    alpha    char(3) PRIMARY KEY,
-    numeric  char(3) NOT NULL UNIQUE,
-    exponent int NOT NULL
-);
-INSERT INTO currencies VALUES
-    ('EUR', '978', 2), ('USD', '840', 2), ('GBP', '826', 2), ('CHF', '756', 2),
-    ('JPY', '392', 0), ('SEK', '752', 2), ('DKK', '208', 2), ('NOK', '578', 2),
-    ('PLN', '985', 2), ('CZK', '203', 2), ('CAD', '124', 2), ('AUD', '036', 2);
-
 CREATE TYPE auth_request AS (
     kind               text,
     mti                text,
@@ -90,10 +80,17 @@ CREATE TYPE auth_outcome AS (
     account_id      bigint
 );
 
--- The alpha code of a currency given as alpha or ISO 4217 numeric.
+-- The alpha code of a currency given as alpha or ISO 4217 numeric (field 49
+-- and 51 carry numeric codes).  An expression, so the planner inlines it:
+-- it runs for every request of every batch.  Add a line for a new currency.
 CREATE FUNCTION currency_alpha(p text) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT COALESCE((SELECT alpha FROM currencies WHERE numeric = p), upper(p))
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p
+        WHEN '978' THEN 'EUR' WHEN '840' THEN 'USD' WHEN '826' THEN 'GBP' WHEN '756' THEN 'CHF'
+        WHEN '392' THEN 'JPY' WHEN '752' THEN 'SEK' WHEN '208' THEN 'DKK' WHEN '578' THEN 'NOK'
+        WHEN '985' THEN 'PLN' WHEN '203' THEN 'CZK' WHEN '124' THEN 'CAD' WHEN '036' THEN 'AUD'
+        WHEN '348' THEN 'HUF' WHEN '946' THEN 'RON' WHEN '949' THEN 'TRY' WHEN '156' THEN 'CNY'
+        ELSE upper(p) END
 $$;
 
 -- The id of the per-currency system account of a kind (funding, settlement),
@@ -414,7 +411,7 @@ DECLARE
     k_week date[] := '{}'; k_week_amt bigint[] := '{}'; k_week_cnt int[] := '{}';
     k_month date[] := '{}'; k_month_amt bigint[] := '{}'; k_month_cnt int[] := '{}';
     k_life_amt bigint[] := '{}'; k_life_cnt int[] := '{}'; k_spend_dirty boolean[] := '{}';
-    k_pin int[] := '{}'; k_atc int[] := '{}'; k_card_dirty boolean[] := '{}';
+    k_pin int[] := '{}'; k_atc int[] := '{}'; k_card_dirty boolean[] := '{}'; k_has_row boolean[] := '{}';
     -- pending authorization rows (request fields come from reqs[pos])
     p_pos int[] := '{}'; p_id bigint[] := '{}'; p_card bigint[] := '{}'; p_acct bigint[] := '{}';
     p_req bigint[] := '{}'; p_appr bigint[] := '{}'; p_hold bigint[] := '{}'; p_status text[] := '{}';
@@ -473,9 +470,9 @@ BEGIN
            array_agg(CASE WHEN s.month = date_trunc('month', k.today)::date THEN s.month_cnt ELSE 0 END ORDER BY k.id),
            array_agg(coalesce(s.life_amt, 0) ORDER BY k.id), array_agg(coalesce(s.life_cnt, 0) ORDER BY k.id),
            array_agg(false), array_agg(k.pin_tries ORDER BY k.id), array_agg(k.last_atc ORDER BY k.id),
-           array_agg(false)
+           array_agg(false), array_agg(s.card_id IS NOT NULL ORDER BY k.id)
       INTO k_id, k_day, k_day_amt, k_day_cnt, k_week, k_week_amt, k_week_cnt, k_month, k_month_amt,
-           k_month_cnt, k_life_amt, k_life_cnt, k_spend_dirty, k_pin, k_atc, k_card_dirty
+           k_month_cnt, k_life_amt, k_life_cnt, k_spend_dirty, k_pin, k_atc, k_card_dirty, k_has_row
       FROM (SELECT DISTINCT c.id, c.pin_tries, c.last_atc, (ctime AT TIME ZONE co.timezone)::date AS today
               FROM cards c
               JOIN accounts ac ON ac.id = c.account_id JOIN companies co ON co.id = ac.company_id
@@ -539,11 +536,11 @@ BEGIN
                     amount_requested, amount_approved, hold_amount, status, response_code, approval_code,
                     rule, policy_version, original_id, overdrew, available_after, balance_after, currency,
                     hold_expires_at)
-                SELECT v.id, (x.q).kind, (x.q).mti, CASE WHEN (x.q).kind = 'cash' THEN 'auth' ELSE (x.q).kind END,
-                       v.card, v.acct, (x.q).pan_hash, coalesce((x.q).acquirer_id, ''), coalesce((x.q).stan, ''),
-                       coalesce((x.q).rrn, ''), coalesce((x.q).xmit_at, ''), (x.q).local_at, (x.q).terminal_id,
-                       (x.q).merchant_id, (x.q).merchant_name, (x.q).mcc, (x.q).country, (x.q).channel,
-                       (x.q).txn_currency, (x.q).txn_amount, (x.q).bill_currency, (x.q).bill_amount,
+                SELECT v.id, x.kind, x.mti, CASE WHEN x.kind = 'cash' THEN 'auth' ELSE x.kind END,
+                       v.card, v.acct, x.pan_hash, coalesce(x.acquirer_id, ''), coalesce(x.stan, ''),
+                       coalesce(x.rrn, ''), coalesce(x.xmit_at, ''), x.local_at, x.terminal_id,
+                       x.merchant_id, x.merchant_name, x.mcc, x.country, x.channel,
+                       x.txn_currency, x.txn_amount, x.bill_currency, x.bill_amount,
                        v.req, v.appr, v.hold, v.status, v.code,
                        CASE WHEN v.code IN ('00', '10') THEN lpad((v.id % 1000000)::text, 6, '0') END,
                        v.rule, v.pv, v.orig, v.over, v.av, v.bal, v.cur, v.exp
@@ -551,7 +548,7 @@ BEGIN
                               p_pv, p_orig, p_over, p_av, p_bal, p_cur, p_exp)
                        AS v(pos, id, card, acct, req, appr, hold, status, code, rule, pv, orig, over, av, bal,
                             cur, exp)
-                 CROSS JOIN LATERAL (SELECT reqs[v.pos] AS q) x;
+                  JOIN unnest(reqs) WITH ORDINALITY x ON x.ordinality = v.pos;
                 p_pos := '{}'; p_id := '{}'; p_card := '{}'; p_acct := '{}'; p_req := '{}'; p_appr := '{}';
                 p_hold := '{}'; p_status := '{}'; p_code := '{}'; p_rule := '{}'; p_pv := '{}';
                 p_orig := '{}'; p_over := '{}'; p_av := '{}'; p_bal := '{}'; p_cur := '{}'; p_exp := '{}';
@@ -568,19 +565,27 @@ BEGIN
                 a_dirty := array_fill(false, ARRAY[array_length(a_id, 1)]);
             END IF;
             IF true = ANY (k_spend_dirty) THEN
-                INSERT INTO card_spend AS s (card_id, day, day_amt, day_cnt, week, week_amt, week_cnt,
-                                             month, month_amt, month_cnt, life_amt, life_cnt)
-                SELECT v.id, v.d, v.da, v.dc, v.w, v.wa, v.wc, v.m, v.ma, v.mc, v.la, v.lc
+                -- plain UPDATE for cards that have a counter row (HOT), INSERT for the rest
+                UPDATE card_spend s
+                   SET day = v.d, day_amt = v.da, day_cnt = v.dc, week = v.w, week_amt = v.wa,
+                       week_cnt = v.wc, month = v.m, month_amt = v.ma, month_cnt = v.mc,
+                       life_amt = v.la, life_cnt = v.lc
                   FROM unnest(k_id, k_day, k_day_amt, k_day_cnt, k_week, k_week_amt, k_week_cnt, k_month,
-                              k_month_amt, k_month_cnt, k_life_amt, k_life_cnt, k_spend_dirty)
-                       AS v(id, d, da, dc, w, wa, wc, m, ma, mc, la, lc, dirty)
-                 WHERE v.dirty
-                ON CONFLICT (card_id) DO UPDATE
-                   SET day = EXCLUDED.day, day_amt = EXCLUDED.day_amt, day_cnt = EXCLUDED.day_cnt,
-                       week = EXCLUDED.week, week_amt = EXCLUDED.week_amt, week_cnt = EXCLUDED.week_cnt,
-                       month = EXCLUDED.month, month_amt = EXCLUDED.month_amt,
-                       month_cnt = EXCLUDED.month_cnt, life_amt = EXCLUDED.life_amt,
-                       life_cnt = EXCLUDED.life_cnt;
+                              k_month_amt, k_month_cnt, k_life_amt, k_life_cnt, k_spend_dirty, k_has_row)
+                       AS v(id, d, da, dc, w, wa, wc, m, ma, mc, la, lc, dirty, has_row)
+                 WHERE s.card_id = v.id AND v.dirty AND v.has_row;
+                IF false = ANY (k_has_row) THEN
+                    INSERT INTO card_spend (card_id, day, day_amt, day_cnt, week, week_amt, week_cnt,
+                                            month, month_amt, month_cnt, life_amt, life_cnt)
+                    SELECT v.id, v.d, v.da, v.dc, v.w, v.wa, v.wc, v.m, v.ma, v.mc, v.la, v.lc
+                      FROM unnest(k_id, k_day, k_day_amt, k_day_cnt, k_week, k_week_amt, k_week_cnt,
+                                  k_month, k_month_amt, k_month_cnt, k_life_amt, k_life_cnt, k_spend_dirty,
+                                  k_has_row)
+                           AS v(id, d, da, dc, w, wa, wc, m, ma, mc, la, lc, dirty, has_row)
+                     WHERE v.dirty AND NOT v.has_row;
+                    k_has_row := ARRAY(SELECT u.h OR u.d FROM unnest(k_has_row, k_spend_dirty)
+                                              WITH ORDINALITY u(h, d, i) ORDER BY u.i);
+                END IF;
                 k_spend_dirty := array_fill(false, ARRAY[array_length(k_id, 1)]);
             END IF;
             IF true = ANY (k_card_dirty) THEN
