@@ -1,15 +1,15 @@
 /*
- * capture.h - run a shell command from a test and keep its output.
+ * capture.h - run a shell command from a test and capture its output.
  */
-#ifndef CARDGATE_TESTS_CAPTURE_H
-#define CARDGATE_TESTS_CAPTURE_H
+#ifndef CARDGATE_TESTS_LIB_CAPTURE_H
+#define CARDGATE_TESTS_LIB_CAPTURE_H
 
 #include <stddef.h>
 
 /*
- * Run cmd with popen (add "2>&1" to see stderr), store at most cap-1 bytes
- * of its stdout NUL-terminated in out, and return its exit status (-1 when
- * it did not exit normally or could not start).
+ * Run cmd under sh (popen), read its stdout (stderr too when cmd says 2>&1)
+ * into out[0..cap) NUL-terminated; return its exit status, -1 when it died
+ * of a signal.  A command that cannot start fails the current cmocka test.
  */
 int test_capture(const char *cmd, char *out, size_t cap);
 
