@@ -89,9 +89,15 @@ measure() { # set n clients
     printf '%s\n' "${vals[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
+# the floor every durable transaction stands on here: one tiny commit at a time
+psql -qX -c 'CREATE TABLE bench_commit (x int)' >/dev/null
+echo 'INSERT INTO bench_commit VALUES (1);' > "$work/commit.sql"
+commits=$(pgbench -n -f "$work/commit.sql" -c 1 -T 3 2>/dev/null | sed -n 's/^tps = \([0-9]*\).*/\1/p')
+
 echo "decision engine in PostgreSQL $(psql -XAtc 'SHOW server_version'), durable commits"
 echo "(synchronous_commit=$(psql -XAtc 'SHOW synchronous_commit'), fsync=$(psql -XAtc 'SHOW fsync')), ${secs}s per run, median of ${runs}, $(nproc) cores"
 echo "100,000 cards over 10,000 wallets (uniform); 1,000 cards on one wallet (hot)"
+echo "durable commit floor: ${commits:-?} single-row commits/s on 1 client; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 printf '%-34s %8s %14s %14s %8s\n' "shape" "clients" "uniform auth/s" "hot auth/s" "hot/uni"
 row() { # label n clients
