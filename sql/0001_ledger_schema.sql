@@ -120,10 +120,8 @@ CREATE UNIQUE INDEX policies_shadow_uq ON policies (scope, scope_id) WHERE state
 
 -- Per-card period counters of approved spend (amount and count), one row per
 -- card, updated on every approval (hence fillfactor 50 for HOT updates).
--- No foreign key: it would cost a key-share lock on the card per update, and
--- only authorize_batch writes here, for cards it just found.
 CREATE TABLE card_spend (
-    card_id     bigint PRIMARY KEY,
+    card_id     bigint PRIMARY KEY REFERENCES cards (id),
     day         date NOT NULL,
     day_amt     bigint NOT NULL DEFAULT 0,
     day_cnt     int NOT NULL DEFAULT 0,
@@ -192,7 +190,7 @@ CREATE SEQUENCE authorizations_id_seq OWNED BY authorizations.id;
 CREATE UNIQUE INDEX authorizations_idem_uq ON authorizations (acquirer_id, stan, xmit_at, rrn, key_kind);
 CREATE INDEX authorizations_rrn_idx ON authorizations (rrn, acquirer_id);
 CREATE INDEX authorizations_card_idx ON authorizations (card_id, created_at);
-CREATE INDEX authorizations_created_idx ON authorizations USING brin (created_at); -- cheap to maintain
+CREATE INDEX authorizations_created_idx ON authorizations (created_at);
 CREATE INDEX authorizations_open_idx ON authorizations (hold_expires_at) WHERE hold_amount > 0;
 CREATE INDEX authorizations_unmatched_idx ON authorizations (orig_acquirer_id, orig_stan, orig_xmit_at)
     WHERE status = 'unmatched';

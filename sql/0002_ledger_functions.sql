@@ -31,6 +31,16 @@
 -- passed before the decision, 94 duplicate transmission with different
 -- content, 96 system error in this request (others in the batch proceed).
 
+CREATE TABLE currencies (
+    alpha    char(3) PRIMARY KEY,
+    numeric  char(3) NOT NULL UNIQUE,
+    exponent int NOT NULL
+);
+INSERT INTO currencies VALUES
+    ('EUR', '978', 2), ('USD', '840', 2), ('GBP', '826', 2), ('CHF', '756', 2),
+    ('JPY', '392', 0), ('SEK', '752', 2), ('DKK', '208', 2), ('NOK', '578', 2),
+    ('PLN', '985', 2), ('CZK', '203', 2), ('CAD', '124', 2), ('AUD', '036', 2);
+
 CREATE TYPE auth_request AS (
     kind               text,
     mti                text,
@@ -80,17 +90,10 @@ CREATE TYPE auth_outcome AS (
     account_id      bigint
 );
 
--- The alpha code of a currency given as alpha or ISO 4217 numeric (field 49
--- and 51 carry numeric codes).  An expression, so the planner inlines it:
--- it runs for every request of every batch.  Add a line for a new currency.
+-- The alpha code of a currency given as alpha or ISO 4217 numeric.
 CREATE FUNCTION currency_alpha(p text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE p
-        WHEN '978' THEN 'EUR' WHEN '840' THEN 'USD' WHEN '826' THEN 'GBP' WHEN '756' THEN 'CHF'
-        WHEN '392' THEN 'JPY' WHEN '752' THEN 'SEK' WHEN '208' THEN 'DKK' WHEN '578' THEN 'NOK'
-        WHEN '985' THEN 'PLN' WHEN '203' THEN 'CZK' WHEN '124' THEN 'CAD' WHEN '036' THEN 'AUD'
-        WHEN '348' THEN 'HUF' WHEN '946' THEN 'RON' WHEN '949' THEN 'TRY' WHEN '156' THEN 'CNY'
-        ELSE upper(p) END
+LANGUAGE sql STABLE AS $$
+    SELECT COALESCE((SELECT alpha FROM currencies WHERE numeric = p), upper(p))
 $$;
 
 -- The id of the per-currency system account of a kind (funding, settlement),
@@ -198,21 +201,6 @@ RETURNS void LANGUAGE sql AS $$
      WHERE s.card_id = p_card AND c.id = p_card
 $$;
 
--- Serialise writers of wallets: a transaction-scoped advisory lock per
--- wallet id (key -id, so it cannot meet `cardgatectl migrate`'s positive
--- key), taken in ascending id order so two batches never deadlock.  Every
--- function that changes a wallet's balance columns, card counters or card
--- PIN/ATC state takes these first; a row lock (FOR UPDATE) would do the
--- same but costs a WAL record and a page write per wallet (measured 15x
--- slower for 64 wallets).  Call it in READ COMMITTED: statements after it
--- see every commit of the previous holder.
-CREATE FUNCTION lock_wallets(p_ids bigint[]) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_advisory_xact_lock(-s.id)
-       FROM (SELECT DISTINCT x AS id FROM unnest(p_ids) x WHERE x IS NOT NULL ORDER BY 1) s;
-END $$;
-
 -- Post one journal of two entries and move the wallet's balance columns.
 -- p_account is a wallet; p_book_from/p_book_to are its books, or the other
 -- side is the system account p_other (book 'A').  Returns nothing; the
@@ -265,7 +253,7 @@ BEGIN
         IF p_account IS NULL THEN
             p_account := o.account_id;
         END IF;
-        PERFORM lock_wallets(ARRAY[o.account_id]);  -- normally held already
+        PERFORM 1 FROM accounts WHERE id = o.account_id FOR UPDATE;
     END IF;
     SELECT currency INTO cur FROM accounts WHERE id = p_account;
     IF r.kind = 'reversal' THEN
@@ -411,7 +399,7 @@ DECLARE
     k_week date[] := '{}'; k_week_amt bigint[] := '{}'; k_week_cnt int[] := '{}';
     k_month date[] := '{}'; k_month_amt bigint[] := '{}'; k_month_cnt int[] := '{}';
     k_life_amt bigint[] := '{}'; k_life_cnt int[] := '{}'; k_spend_dirty boolean[] := '{}';
-    k_pin int[] := '{}'; k_atc int[] := '{}'; k_card_dirty boolean[] := '{}'; k_has_row boolean[] := '{}';
+    k_pin int[] := '{}'; k_atc int[] := '{}'; k_card_dirty boolean[] := '{}';
     -- pending authorization rows (request fields come from reqs[pos])
     p_pos int[] := '{}'; p_id bigint[] := '{}'; p_card bigint[] := '{}'; p_acct bigint[] := '{}';
     p_req bigint[] := '{}'; p_appr bigint[] := '{}'; p_hold bigint[] := '{}'; p_status text[] := '{}';
@@ -435,7 +423,7 @@ DECLARE
     sp record; v_ctl text; v_ptm bigint; v_dm bigint; v_wm bigint; v_mm bigint; v_lm bigint;
     v_dc int; v_wc int; v_mc int; v_lc int; cinc int; l_code text; l_rule text; l_appr bigint;
     s_code text; s_rule text; s_ver bigint; pre_code text; pre_rule text;
-    today date; ymm text; orig authorizations; req_card bigint[]; rd_bal bigint; rd_av bigint; rd_s card_spend; ctime timestamptz := now(); req auth_request;
+    today date; ymm text; orig authorizations; rd_bal bigint; rd_av bigint; rd_s card_spend; ctime timestamptz := now(); req auth_request;
 BEGIN
     IF n = 0 THEN
         RETURN;
@@ -444,41 +432,16 @@ BEGIN
     SELECT value::int INTO cash_days FROM ledger_settings WHERE name = 'cash_hold_expiry_days';
     has_shadow := EXISTS (SELECT 1 FROM policies WHERE state = 'shadow');
 
-    -- 1. lock the wallets, in id order, then read them
-    -- (the card of each request by position, found once by its PAN hash)
-    SELECT array_agg(c.id ORDER BY r.ordinality), array_agg(DISTINCT c.account_id)
-      INTO req_card, a_id
-      FROM unnest(reqs) WITH ORDINALITY r LEFT JOIN cards c ON c.pan_hash = r.pan_hash;
-    PERFORM lock_wallets(a_id);
-    SELECT array_agg(a.id ORDER BY a.id), array_agg(a.balance ORDER BY a.id),
-           array_agg(a.available ORDER BY a.id), array_agg(a.currency::text ORDER BY a.id),
+    -- 1. lock the wallets, in id order
+    SELECT array_agg(l.id ORDER BY l.id), array_agg(l.balance ORDER BY l.id),
+           array_agg(l.available ORDER BY l.id), array_agg(l.currency::text ORDER BY l.id),
            array_agg(false)
       INTO a_id, a_bal, a_av, a_cur, a_dirty
-      FROM accounts a WHERE a.id = ANY (a_id);
+      FROM (SELECT a.id, a.balance, a.available, a.currency FROM accounts a
+             WHERE a.id IN (SELECT c.account_id FROM unnest(reqs) r JOIN cards c ON c.pan_hash = r.pan_hash)
+             ORDER BY a.id FOR UPDATE) l;
     a_id := coalesce(a_id, '{}'); a_bal := coalesce(a_bal, '{}'); a_av := coalesce(a_av, '{}');
     a_cur := coalesce(a_cur, '{}'); a_dirty := coalesce(a_dirty, '{}');
-    -- the batch's cards and their period counters (read under the wallet locks);
-    -- a counter row of an earlier period counts as zero
-    SELECT array_agg(k.id ORDER BY k.id), array_agg(k.today ORDER BY k.id),
-           array_agg(CASE WHEN s.day = k.today THEN s.day_amt ELSE 0 END ORDER BY k.id),
-           array_agg(CASE WHEN s.day = k.today THEN s.day_cnt ELSE 0 END ORDER BY k.id),
-           array_agg(date_trunc('week', k.today)::date ORDER BY k.id),
-           array_agg(CASE WHEN s.week = date_trunc('week', k.today)::date THEN s.week_amt ELSE 0 END ORDER BY k.id),
-           array_agg(CASE WHEN s.week = date_trunc('week', k.today)::date THEN s.week_cnt ELSE 0 END ORDER BY k.id),
-           array_agg(date_trunc('month', k.today)::date ORDER BY k.id),
-           array_agg(CASE WHEN s.month = date_trunc('month', k.today)::date THEN s.month_amt ELSE 0 END ORDER BY k.id),
-           array_agg(CASE WHEN s.month = date_trunc('month', k.today)::date THEN s.month_cnt ELSE 0 END ORDER BY k.id),
-           array_agg(coalesce(s.life_amt, 0) ORDER BY k.id), array_agg(coalesce(s.life_cnt, 0) ORDER BY k.id),
-           array_agg(false), array_agg(k.pin_tries ORDER BY k.id), array_agg(k.last_atc ORDER BY k.id),
-           array_agg(false), array_agg(s.card_id IS NOT NULL ORDER BY k.id)
-      INTO k_id, k_day, k_day_amt, k_day_cnt, k_week, k_week_amt, k_week_cnt, k_month, k_month_amt,
-           k_month_cnt, k_life_amt, k_life_cnt, k_spend_dirty, k_pin, k_atc, k_card_dirty, k_has_row
-      FROM (SELECT DISTINCT c.id, c.pin_tries, c.last_atc, (ctime AT TIME ZONE co.timezone)::date AS today
-              FROM cards c
-              JOIN accounts ac ON ac.id = c.account_id JOIN companies co ON co.id = ac.company_id
-             WHERE c.id = ANY (req_card)) k
-      LEFT JOIN card_spend s ON s.card_id = k.id;
-    k_id := coalesce(k_id, '{}');
 
     -- 2. resolve every request in one query; the extra position n+1 (all NULL) flushes
     FOR rec IN
@@ -492,10 +455,8 @@ BEGIN
                c.id AS card_id, c.account_id AS card_account, c.cardholder_id, c.status AS card_status,
                c.expiry AS card_expiry, c.pin_tries, c.pin_try_limit, c.last_atc,
                ch.team_id, co.id AS company_id, co.timezone,
-               array_position(k_id, c.id) AS card_idx,
-               count(*) OVER (PARTITION BY coalesce(r.acquirer_id, ''), coalesce(r.stan, ''),
-                   coalesce(r.xmit_at, ''), coalesce(r.rrn, ''),
-                   CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END) > 1 AS has_twin,
+               s.day, s.day_amt, s.day_cnt, s.week, s.week_amt, s.week_cnt,
+               s.month, s.month_amt, s.month_cnt, s.life_amt, s.life_cnt,
                d.id AS dup_id, d.response_code AS dup_code, d.approval_code AS dup_appr,
                d.amount_approved AS dup_approved, d.available_after AS dup_av, d.balance_after AS dup_bal,
                d.currency AS dup_cur, d.rule AS dup_rule, d.policy_version AS dup_pv,
@@ -508,10 +469,11 @@ BEGIN
                    AS eff_currency,
                nextval('authorizations_id_seq') AS new_id
           FROM unnest(reqs) WITH ORDINALITY r
-          LEFT JOIN cards c ON c.id = req_card[r.ordinality]
+          LEFT JOIN cards c ON c.pan_hash = r.pan_hash
           LEFT JOIN cardholders ch ON ch.id = c.cardholder_id
           LEFT JOIN accounts ac ON ac.id = c.account_id
           LEFT JOIN companies co ON co.id = ac.company_id
+          LEFT JOIN card_spend s ON s.card_id = c.id
           LEFT JOIN authorizations d
                  ON d.acquirer_id = coalesce(r.acquirer_id, '') AND d.stan = coalesce(r.stan, '')
                 AND d.xmit_at = coalesce(r.xmit_at, '') AND d.rrn = coalesce(r.rrn, '')
@@ -536,11 +498,11 @@ BEGIN
                     amount_requested, amount_approved, hold_amount, status, response_code, approval_code,
                     rule, policy_version, original_id, overdrew, available_after, balance_after, currency,
                     hold_expires_at)
-                SELECT v.id, x.kind, x.mti, CASE WHEN x.kind = 'cash' THEN 'auth' ELSE x.kind END,
-                       v.card, v.acct, x.pan_hash, coalesce(x.acquirer_id, ''), coalesce(x.stan, ''),
-                       coalesce(x.rrn, ''), coalesce(x.xmit_at, ''), x.local_at, x.terminal_id,
-                       x.merchant_id, x.merchant_name, x.mcc, x.country, x.channel,
-                       x.txn_currency, x.txn_amount, x.bill_currency, x.bill_amount,
+                SELECT v.id, (x.q).kind, (x.q).mti, CASE WHEN (x.q).kind = 'cash' THEN 'auth' ELSE (x.q).kind END,
+                       v.card, v.acct, (x.q).pan_hash, coalesce((x.q).acquirer_id, ''), coalesce((x.q).stan, ''),
+                       coalesce((x.q).rrn, ''), coalesce((x.q).xmit_at, ''), (x.q).local_at, (x.q).terminal_id,
+                       (x.q).merchant_id, (x.q).merchant_name, (x.q).mcc, (x.q).country, (x.q).channel,
+                       (x.q).txn_currency, (x.q).txn_amount, (x.q).bill_currency, (x.q).bill_amount,
                        v.req, v.appr, v.hold, v.status, v.code,
                        CASE WHEN v.code IN ('00', '10') THEN lpad((v.id % 1000000)::text, 6, '0') END,
                        v.rule, v.pv, v.orig, v.over, v.av, v.bal, v.cur, v.exp
@@ -548,7 +510,7 @@ BEGIN
                               p_pv, p_orig, p_over, p_av, p_bal, p_cur, p_exp)
                        AS v(pos, id, card, acct, req, appr, hold, status, code, rule, pv, orig, over, av, bal,
                             cur, exp)
-                  JOIN unnest(reqs) WITH ORDINALITY x ON x.ordinality = v.pos;
+                 CROSS JOIN LATERAL (SELECT reqs[v.pos] AS q) x;
                 p_pos := '{}'; p_id := '{}'; p_card := '{}'; p_acct := '{}'; p_req := '{}'; p_appr := '{}';
                 p_hold := '{}'; p_status := '{}'; p_code := '{}'; p_rule := '{}'; p_pv := '{}';
                 p_orig := '{}'; p_over := '{}'; p_av := '{}'; p_bal := '{}'; p_cur := '{}'; p_exp := '{}';
@@ -565,27 +527,19 @@ BEGIN
                 a_dirty := array_fill(false, ARRAY[array_length(a_id, 1)]);
             END IF;
             IF true = ANY (k_spend_dirty) THEN
-                -- plain UPDATE for cards that have a counter row (HOT), INSERT for the rest
-                UPDATE card_spend s
-                   SET day = v.d, day_amt = v.da, day_cnt = v.dc, week = v.w, week_amt = v.wa,
-                       week_cnt = v.wc, month = v.m, month_amt = v.ma, month_cnt = v.mc,
-                       life_amt = v.la, life_cnt = v.lc
+                INSERT INTO card_spend AS s (card_id, day, day_amt, day_cnt, week, week_amt, week_cnt,
+                                             month, month_amt, month_cnt, life_amt, life_cnt)
+                SELECT v.id, v.d, v.da, v.dc, v.w, v.wa, v.wc, v.m, v.ma, v.mc, v.la, v.lc
                   FROM unnest(k_id, k_day, k_day_amt, k_day_cnt, k_week, k_week_amt, k_week_cnt, k_month,
-                              k_month_amt, k_month_cnt, k_life_amt, k_life_cnt, k_spend_dirty, k_has_row)
-                       AS v(id, d, da, dc, w, wa, wc, m, ma, mc, la, lc, dirty, has_row)
-                 WHERE s.card_id = v.id AND v.dirty AND v.has_row;
-                IF false = ANY (k_has_row) THEN
-                    INSERT INTO card_spend (card_id, day, day_amt, day_cnt, week, week_amt, week_cnt,
-                                            month, month_amt, month_cnt, life_amt, life_cnt)
-                    SELECT v.id, v.d, v.da, v.dc, v.w, v.wa, v.wc, v.m, v.ma, v.mc, v.la, v.lc
-                      FROM unnest(k_id, k_day, k_day_amt, k_day_cnt, k_week, k_week_amt, k_week_cnt,
-                                  k_month, k_month_amt, k_month_cnt, k_life_amt, k_life_cnt, k_spend_dirty,
-                                  k_has_row)
-                           AS v(id, d, da, dc, w, wa, wc, m, ma, mc, la, lc, dirty, has_row)
-                     WHERE v.dirty AND NOT v.has_row;
-                    k_has_row := ARRAY(SELECT u.h OR u.d FROM unnest(k_has_row, k_spend_dirty)
-                                              WITH ORDINALITY u(h, d, i) ORDER BY u.i);
-                END IF;
+                              k_month_amt, k_month_cnt, k_life_amt, k_life_cnt, k_spend_dirty)
+                       AS v(id, d, da, dc, w, wa, wc, m, ma, mc, la, lc, dirty)
+                 WHERE v.dirty
+                ON CONFLICT (card_id) DO UPDATE
+                   SET day = EXCLUDED.day, day_amt = EXCLUDED.day_amt, day_cnt = EXCLUDED.day_cnt,
+                       week = EXCLUDED.week, week_amt = EXCLUDED.week_amt, week_cnt = EXCLUDED.week_cnt,
+                       month = EXCLUDED.month, month_amt = EXCLUDED.month_amt,
+                       month_cnt = EXCLUDED.month_cnt, life_amt = EXCLUDED.life_amt,
+                       life_cnt = EXCLUDED.life_cnt;
                 k_spend_dirty := array_fill(false, ARRAY[array_length(k_id, 1)]);
             END IF;
             IF true = ANY (k_card_dirty) THEN
@@ -612,6 +566,7 @@ BEGIN
             IF out_sig[rec.first_ord] IS DISTINCT FROM coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1) THEN
                 o := ROW(rec.pos, '94', NULL, 0, NULL, NULL, NULL, 'duplicate.mismatch', NULL, NULL, NULL);
             END IF;
+            out_o := out_o || o; out_sig := out_sig || out_sig[rec.first_ord];
             RETURN NEXT o;
             CONTINUE;
         END IF;
@@ -622,10 +577,8 @@ BEGIN
             IF rec.dup_pan IS DISTINCT FROM rec.pan_hash OR rec.dup_amount IS DISTINCT FROM rec.txn_amount THEN
                 o := ROW(rec.pos, '94', NULL, 0, NULL, NULL, NULL, 'duplicate.mismatch', NULL, NULL, NULL);
             END IF;
-            IF rec.has_twin THEN
-                out_o[rec.pos] := o;
-                out_sig[rec.pos] := coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1);
-            END IF;
+            out_o := out_o || o;
+            out_sig := out_sig || (coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1));
             RETURN NEXT o;
             CONTINUE;
         END IF;
@@ -634,7 +587,27 @@ BEGIN
         IF rec.card_id IS NOT NULL THEN
             ai := array_position(a_id, rec.card_account);
             cur := a_cur[ai];
-            ki := rec.card_idx;
+            ki := array_position(k_id, rec.card_id);
+            IF ki IS NULL THEN
+                today := (ctime AT TIME ZONE rec.timezone)::date;
+                k_id := k_id || rec.card_id;
+                ki := array_length(k_id, 1);
+                k_day[ki] := today;
+                k_day_amt[ki] := CASE WHEN rec.day = today THEN rec.day_amt ELSE 0 END;
+                k_day_cnt[ki] := CASE WHEN rec.day = today THEN rec.day_cnt ELSE 0 END;
+                k_week[ki] := date_trunc('week', today)::date;
+                k_week_amt[ki] := CASE WHEN rec.week = k_week[ki] THEN rec.week_amt ELSE 0 END;
+                k_week_cnt[ki] := CASE WHEN rec.week = k_week[ki] THEN rec.week_cnt ELSE 0 END;
+                k_month[ki] := date_trunc('month', today)::date;
+                k_month_amt[ki] := CASE WHEN rec.month = k_month[ki] THEN rec.month_amt ELSE 0 END;
+                k_month_cnt[ki] := CASE WHEN rec.month = k_month[ki] THEN rec.month_cnt ELSE 0 END;
+                k_life_amt[ki] := coalesce(rec.life_amt, 0);
+                k_life_cnt[ki] := coalesce(rec.life_cnt, 0);
+                k_spend_dirty[ki] := false;
+                k_pin[ki] := rec.pin_tries;
+                k_atc[ki] := rec.last_atc;
+                k_card_dirty[ki] := false;
+            END IF;
         END IF;
         amt := coalesce(CASE WHEN rec.bill_amount IS NOT NULL THEN rec.bill_amount ELSE rec.txn_amount END, 0);
         code := NULL; rl := NULL; approved := 0; st := 'declined'; hold := 0; over := false;
@@ -682,10 +655,7 @@ BEGIN
                 k_month_cnt[ki] := CASE WHEN rd_s.month = k_month[ki] THEN rd_s.month_cnt ELSE 0 END;
                 k_life_amt[ki] := rd_s.life_amt; k_life_cnt[ki] := rd_s.life_cnt;
             END IF;
-            IF rec.has_twin THEN
-                out_o[rec.pos] := o;
-                out_sig[rec.pos] := coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1);
-            END IF;
+            out_o := out_o || o; out_sig := out_sig || (coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1));
             RETURN NEXT o;
             CONTINUE;
         END IF;
@@ -910,10 +880,8 @@ BEGIN
         p_pv := p_pv || rec.pol_version; p_orig := p_orig || orig_id; p_over := p_over || over;
         p_av := p_av || o.available_after; p_bal := p_bal || o.balance_after; p_cur := p_cur || cur;
         p_exp := p_exp || expires;
-        IF rec.has_twin THEN
-            out_o[rec.pos] := o;
-            out_sig[rec.pos] := coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1);
-        END IF;
+        out_o := out_o || o;
+        out_sig := out_sig || (coalesce(rec.pan_hash, '') || ':' || coalesce(rec.txn_amount, -1));
         RETURN NEXT o;
     END LOOP;
 END $$;

@@ -15,8 +15,7 @@ BEGIN
     IF p_amount IS NULL OR p_amount <= 0 THEN
         RAISE EXCEPTION 'amount must be a positive number of minor units' USING ERRCODE = '22023';
     END IF;
-    PERFORM lock_wallets(ARRAY[p_account]);
-    SELECT a.currency INTO cur FROM accounts a WHERE a.id = p_account AND a.kind = 'wallet';
+    SELECT a.currency INTO cur FROM accounts a WHERE a.id = p_account AND a.kind = 'wallet' FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown account %', p_account USING ERRCODE = '22023';
     END IF;
@@ -36,7 +35,8 @@ DECLARE
     settle bigint;
 BEGIN
     -- lock the wallets first, in id order, like authorize_batch
-    PERFORM lock_wallets(ARRAY(SELECT account_id FROM authorizations WHERE id = ANY (p_auth_ids)));
+    PERFORM 1 FROM accounts WHERE id IN (SELECT account_id FROM authorizations WHERE id = ANY (p_auth_ids))
+      ORDER BY id FOR UPDATE;
     FOR a IN SELECT * FROM authorizations WHERE id = ANY (p_auth_ids) ORDER BY id FOR UPDATE LOOP
         CONTINUE WHEN a.status NOT IN ('approved', 'captured') OR a.response_code NOT IN ('00', '10');
         IF a.kind IN ('auth', 'cash', 'standin') THEN
@@ -79,13 +79,11 @@ RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     a record;
     n int := 0;
-    locked bigint[];
 BEGIN
-    locked := ARRAY(SELECT account_id FROM authorizations WHERE hold_amount > 0 AND hold_expires_at <= p_now
-                     ORDER BY id LIMIT p_limit);
-    PERFORM lock_wallets(locked);
+    PERFORM 1 FROM accounts WHERE id IN (
+        SELECT account_id FROM authorizations WHERE hold_amount > 0 AND hold_expires_at <= p_now LIMIT p_limit)
+      ORDER BY id FOR UPDATE;
     FOR a IN SELECT * FROM authorizations WHERE hold_amount > 0 AND hold_expires_at <= p_now
-                AND account_id = ANY (locked)
              ORDER BY id LIMIT p_limit FOR UPDATE LOOP
         PERFORM post_pair(a.id, 'hold expiry', a.account_id, 'H', -a.hold_amount, a.account_id, 'A');
         PERFORM spend_giveback(a.card_id, a.created_at, a.hold_amount, 0);
