@@ -116,15 +116,14 @@ static bool answer(struct responder *r, int fd, const uint8_t *p, size_t len)
     if (iso_frame_write_head(&r->o.link->fr, r->o.link->fr.hdr_len ? hdr : NULL, mlen, r->out,
                              pre) != (long)pre)
         return false;
-    if (sim_send_all(fd, r->out, pre + mlen, 5000) != 0)
-        return false;
+    /* count before sending: whoever reads an answer then sees its count */
     if (bad_stan)
         atomic_fetch_add(&r->st.bad_stan, 1);
     else if (bad_mti)
         atomic_fetch_add(&r->st.bad_mti, 1);
     else
         atomic_fetch_add(&r->st.answered, 1);
-    return true;
+    return sim_send_all(fd, r->out, pre + mlen, 5000) == 0;
 }
 
 static void drop_client(struct responder *r, int i)
@@ -160,8 +159,7 @@ static void *run(void *arg)
                 int one = 1;
                 (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 r->cfd[i] = fd;
-            }
-            else if (fd >= 0)
+            } else if (fd >= 0)
                 close(fd);
         }
         for (int k = 1; k < n; k++) {
