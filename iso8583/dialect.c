@@ -92,7 +92,9 @@ static int parse_fdef(const struct conf_file *cf, const struct conf_kv *kv,
         fd->enc = df->numeric;
         break;
     case ISO_T_Z:
+        /* track 2 convention: odd lengths padded on the right with F */
         fd->enc = df->numeric;
+        fd->pad_left = 0;
         fd->pad_nib = 0xF;
         break;
     case ISO_T_B:
@@ -314,12 +316,7 @@ struct iso_dialect *iso_dialect_builtin(const char *name, char *errbuf, size_t e
 
 const char *const *iso_dialect_builtin_names(void)
 {
-    static const char *names[16];
-    size_t i;
-    for (i = 0; i < iso_builtin_count && i < 15; i++)
-        names[i] = iso_builtin_texts[i].name;
-    names[i] = NULL;
-    return names;
+    return iso_builtin_names;
 }
 
 void iso_dialect_free(struct iso_dialect *d)
