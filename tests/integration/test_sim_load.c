@@ -27,7 +27,7 @@ static int setup(void **state)
 {
     (void)state;
     R = calloc(1, sizeof(*R));
-    return R && sim_cards_synth(100, &Cards) == 0 ? 0 : -1;
+    return R && sim_cards_synth(100, 0, &Cards) == 0 ? 0 : -1;
 }
 
 static int teardown(void **state)

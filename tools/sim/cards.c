@@ -125,7 +125,14 @@ int sim_cards_load(const char *path, struct sim_cards *out, char *err, size_t er
     return 0;
 }
 
-int sim_cards_synth(size_t n, struct sim_cards *out)
+void sim_synth_pan(size_t i, char out[20])
+{
+    char body[16];
+    snprintf(body, sizeof(body), "999999%09zu", i % 1000000000u);
+    snprintf(out, 20, "%s%c", body, pan_luhn_digit(body, strlen(body)));
+}
+
+int sim_cards_synth(size_t n, size_t accounts, struct sim_cards *out)
 {
     memset(out, 0, sizeof(*out));
     if (n == 0 || n > 10000000)
@@ -135,13 +142,11 @@ int sim_cards_synth(size_t n, struct sim_cards *out)
         return -1;
     for (size_t i = 0; i < n; i++) {
         struct sim_card *c = &out->v[i];
-        char body[16];
-        snprintf(body, sizeof(body), "999999%09zu", i);
-        snprintf(c->pan, sizeof(c->pan), "%s%c", body, pan_luhn_digit(body, strlen(body)));
+        sim_synth_pan(i, c->pan);
         memcpy(c->expiry, "4912", 5);
         memcpy(c->cvv2, "123", 4);
         snprintf(c->label, sizeof(c->label), "synthetic");
-        snprintf(c->account, sizeof(c->account), "%zu", i);
+        snprintf(c->account, sizeof(c->account), "%zu", accounts ? i % accounts : i);
     }
     out->n = n;
     return 0;

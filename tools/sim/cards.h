@@ -37,10 +37,17 @@ struct sim_cards {
 int sim_cards_load(const char *path, struct sim_cards *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /*
- * n synthetic cards: Luhn-valid PANs under test BIN 999999 (never a real
- * issuer), expiry 12/49, CVV2 "123", one account per card.
+ * The i-th synthetic PAN: "999999" + i as 9 digits + the Luhn digit (BIN
+ * 999999 is never a real issuer).  A demo or bench seed that writes the same
+ * PANs into the database lets `load --synth` run without a cards file.
  */
-int sim_cards_synth(size_t n, struct sim_cards *out) __attribute__((warn_unused_result));
+void sim_synth_pan(size_t i, char out[20]);
+/*
+ * n synthetic cards (sim_synth_pan 0..n-1), expiry 12/49, CVV2 "123"; card
+ * i belongs to account "i % accounts" (accounts 0 means one per card).
+ */
+int sim_cards_synth(size_t n, size_t accounts, struct sim_cards *out)
+    __attribute__((warn_unused_result));
 void sim_cards_free(struct sim_cards *c);
 /*
  * The first card whose label equals or contains one of the '|'-separated

@@ -97,8 +97,8 @@ int load_parse_mix(struct load_opts *o, const char *spec, char *err, size_t errl
     char buf[256];
     unsigned mix[SIM_K_COUNT] = {0}, total = 0;
     snprintf(buf, sizeof(buf), "%s", spec);
-    char *save = NULL;
-    for (char *it = strtok_r(buf, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
+    char *rest = buf;
+    for (char *it = strsep(&rest, ","); it; it = strsep(&rest, ",")) {
         char *eq = strchr(it, '=');
         if (!eq) {
             snprintf(err, errlen, "mix item '%s': expected KIND=WEIGHT", it);

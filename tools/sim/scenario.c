@@ -136,10 +136,8 @@ static void print_msg(struct scen *sc, const char *what, int step_no, const char
 /* A PAN that no cards file holds: test BIN 999999, Luhn-valid, not in the file. */
 static void unknown_pan(const struct sim_cards *cards, char out[20])
 {
-    for (unsigned i = 999999990u;; i--) {
-        char body[16];
-        snprintf(body, sizeof(body), "999999%09u", i);
-        snprintf(out, 20, "%s%c", body, pan_luhn_digit(body, strlen(body)));
+    for (size_t i = 999999990u;; i--) {
+        sim_synth_pan(i, out);
         bool taken = false;
         for (size_t k = 0; k < cards->n && !taken; k++)
             taken = strcmp(cards->v[k].pan, out) == 0;
