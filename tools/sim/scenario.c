@@ -172,7 +172,8 @@ static int exchange(struct scen *sc, const char *stan, const char *ans_mti, int6
             return r;
         struct iso_err e;
         if (iso_decode(sc->o->link->d, msg, len, &sc->m, &e) != 0) {
-            fprintf(sc->out, "%s  (undecodable frame skipped: %s)\n", sc->o->json ? "" : "", e.msg);
+            /* stderr: keeps --json output one document */
+            fprintf(stderr, "cardgate-sim scenario: undecodable frame skipped: %s\n", e.msg);
             continue;
         }
         const struct iso_view *v11 = iso_get(&sc->m, 11);
