@@ -200,6 +200,32 @@ static void test_dialects_and_framings(void **state)
         }
 }
 
+/* A 5-byte TPDU header after the length, swapped back by the server. */
+static void test_tpdu_header(void **state)
+{
+    (void)state;
+    struct sim_link link;
+    char err[300];
+    assert_int_equal(sim_link_init(&link, "bcd87", "len2", err, sizeof(err)), 0);
+    assert_int_equal(sim_link_set_header(&link, "tpdu", err, sizeof(err)), 0);
+    assert_int_equal(sim_link_set_header(&link, "tpdx", err, sizeof(err)), -1);
+    struct responder_opts ro = {.link = &link};
+    char addr[64];
+    struct responder *resp = responder_start(&ro, addr);
+    assert_non_null(resp);
+    struct load_opts o;
+    load_opts_default(&o);
+    o.addr = addr;
+    o.link = &link;
+    o.cards = &Cards;
+    o.duration_s = 0.2;
+    assert_int_equal(load_run(&o, R, err, sizeof(err)), 0);
+    responder_stop(resp);
+    sim_link_free(&link);
+    assert_int_equal(R->errors, 0);
+    assert_true(R->answered > 10);
+}
+
 /* --json prints one object with exactly the keys. */
 static void test_json_keys(void **state)
 {
@@ -254,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_bad_mti),
         cmocka_unit_test(test_drops_time_out),
         cmocka_unit_test(test_dialects_and_framings),
+        cmocka_unit_test(test_tpdu_header),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -112,9 +112,11 @@ static bool answer(struct responder *r, int fd, const uint8_t *p, size_t len)
     size_t mlen;
     if (iso_encode(r->o.link->d, &r->ans, r->out + pre, sizeof(r->out) - pre, &mlen, &e) != 0)
         return false;
-    uint8_t hdr[32] = {0};
-    if (iso_frame_write_head(&r->o.link->fr, r->o.link->fr.hdr_len ? hdr : NULL, mlen, r->out,
-                             pre) != (long)pre)
+    /* the request's header sits right before its message: answer with it swapped */
+    struct iso_framing fr = r->o.link->fr;
+    fr.tpdu_swap = fr.hdr_len == 5;
+    if (iso_frame_write_head(&fr, fr.hdr_len ? p - fr.hdr_len : NULL, mlen, r->out, pre) !=
+        (long)pre)
         return false;
     /* count before sending: whoever reads an answer then sees its count */
     if (bad_stan)

@@ -105,6 +105,29 @@ static void test_every_kind_dialect_framing(void **state)
     assert_true(checked >= 3 * 4 * SIM_K_COUNT);
 }
 
+/* --header tpdu: 60 0001 0000 right after the 2-byte length, counted in it. */
+static void test_tpdu_header_bytes(void **state)
+{
+    (void)state;
+    struct sim_link l;
+    char err[200];
+    assert_int_equal(sim_link_init(&l, "ascii87", "len2", err, sizeof(err)), 0);
+    assert_int_equal(sim_link_set_header(&l, "tpdu", err, sizeof(err)), 0);
+    struct sim_req q;
+    memset(&q, 0, sizeof(q));
+    q.kind = SIM_K_ECHO;
+    sim_stan(q.stan, 7);
+    sim_req_times(&q, 1795000000);
+    size_t flen;
+    struct iso_err e;
+    assert_int_equal(sim_build(&l, &q, &M, Frame, sizeof(Frame), &flen, &e), 0);
+    static const uint8_t tpdu[5] = {0x60, 0x00, 0x01, 0x00, 0x00};
+    assert_memory_equal(Frame + 2, tpdu, 5);
+    assert_int_equal((size_t)(Frame[0] << 8 | Frame[1]), flen - 2);
+    assert_memory_equal(Frame + 7, "0800", 4);
+    sim_link_free(&l);
+}
+
 static void test_bad_link(void **state)
 {
     (void)state;
@@ -222,6 +245,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_kind_dialect_framing),
+        cmocka_unit_test(test_tpdu_header_bytes),
         cmocka_unit_test(test_bad_link),
         cmocka_unit_test(test_mix_cases),
         cmocka_unit_test(test_addr_cases),

@@ -14,7 +14,7 @@ static void load_usage(FILE *fp)
 {
     fprintf(fp,
             "usage: cardgate-sim load --addr HOST:PORT --dialect NAME [--framing len2|len4ascii|"
-            "len2bcd]\n"
+            "len2bcd]\n         [--header none|tpdu]\n"
             "         [--cards FILE | --synth N [--accounts A]] [--hot] [--conns C] [--rate R] "
             "[--inflight K]\n"
             "         [--duration SECONDS] [--timeout SECONDS] [--mix purchase=85,reversal=5,...]\n"
@@ -43,6 +43,7 @@ int sim_load_main(int argc, char **argv)
         {"addr", required_argument, NULL, 'a'},
         {"dialect", required_argument, NULL, 'd'},
         {"framing", required_argument, NULL, 'f'},
+        {"header", required_argument, NULL, 'T'},
         {"cards", required_argument, NULL, 'c'},
         {"synth", required_argument, NULL, 's'},
         {"accounts", required_argument, NULL, 'W'},
@@ -61,7 +62,7 @@ int sim_load_main(int argc, char **argv)
     };
     struct load_opts o;
     load_opts_default(&o);
-    const char *dialect = NULL, *framing = NULL, *cards_path = NULL;
+    const char *dialect = NULL, *framing = NULL, *header = NULL, *cards_path = NULL;
     double synth = 0, accounts = 0, v;
     bool hot = false, json = false, inflight_set = false;
     char err[300];
@@ -155,8 +156,10 @@ int sim_load_main(int argc, char **argv)
     if (o.rate > 0 && !inflight_set)
         o.inflight = 1024;
     struct sim_link link;
-    if (sim_link_init(&link, dialect, framing, err, sizeof(err)) != 0) {
+    if (sim_link_init(&link, dialect, framing, err, sizeof(err)) != 0 ||
+        (header && sim_link_set_header(&link, header, err, sizeof(err)) != 0)) {
         fprintf(stderr, "cardgate-sim load: %s\n", err);
+        sim_link_free(&link);
         return 2;
     }
     struct sim_cards cards;

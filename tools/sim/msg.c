@@ -87,6 +87,23 @@ int sim_link_init(struct sim_link *l, const char *dialect, const char *framing, 
     return 0;
 }
 
+int sim_link_set_header(struct sim_link *l, const char *header, char *err, size_t errlen)
+{
+    static const uint8_t tpdu[5] = {0x60, 0x00, 0x01, 0x00, 0x00};
+    if (strcmp(header, "none") == 0) {
+        l->fr.hdr_len = 0;
+    } else if (strcmp(header, "tpdu") == 0) {
+        l->fr.hdr_len = sizeof(tpdu);
+        memcpy(l->hdr, tpdu, sizeof(tpdu));
+    } else {
+        snprintf(err, errlen, "unknown header '%s' (none, tpdu)", header);
+        return -1;
+    }
+    /* we originate requests: our header goes out as it is */
+    l->fr.tpdu_swap = false;
+    return 0;
+}
+
 void sim_link_free(struct sim_link *l)
 {
     iso_dialect_free((struct iso_dialect *)l->d);
@@ -166,8 +183,7 @@ int sim_build(const struct sim_link *l, const struct sim_req *r, struct iso_msg 
     size_t mlen;
     if (iso_encode(l->d, m, out + pre, cap - pre, &mlen, err) != 0)
         return -1;
-    uint8_t hdr[32] = {0};
-    long h = iso_frame_write_head(&l->fr, l->fr.hdr_len ? hdr : NULL, mlen, out, pre);
+    long h = iso_frame_write_head(&l->fr, l->fr.hdr_len ? l->hdr : NULL, mlen, out, pre);
     if (h < 0 || (size_t)h != pre) {
         snprintf(err->msg, sizeof(err->msg), "message of %zu bytes does not fit the framing", mlen);
         return -1;

@@ -71,6 +71,7 @@ void sim_stan(char out[7], uint32_t n);
 struct sim_link {
     const struct iso_dialect *d;
     struct iso_framing fr;
+    uint8_t hdr[16]; /* the header sent after the length (fr.hdr_len bytes) */
 };
 /*
  * Set up a link description: dialect by built-in name or file path, framing
@@ -80,6 +81,13 @@ struct sim_link {
 int sim_link_init(struct sim_link *l, const char *dialect, const char *framing, char *err,
                   size_t errlen) __attribute__((warn_unused_result));
 void sim_link_free(struct sim_link *l);
+/*
+ * Message header after the length: "none", or "tpdu" (5 bytes: 0x60,
+ * destination 0001, source 0000; the answer's header is not checked).
+ * -1 with err on an unknown name.
+ */
+int sim_link_set_header(struct sim_link *l, const char *header, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* The request MTI of a kind ("0200"). */
 const char *sim_kind_mti(enum sim_kind k);
