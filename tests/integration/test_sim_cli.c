@@ -105,6 +105,30 @@ static void test_load_json(void **state)
     assert_null(strstr(Out, "999999000"));
 }
 
+/* `cards` prints the synthetic set as a cards file the reader accepts. */
+static void test_cards_export(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s cards --synth 30 --accounts 4 > build/sim-cards-test.json",
+             bin());
+    assert_int_equal(test_capture(cmd, Out, sizeof(Out)), 0);
+    struct sim_cards c, s;
+    char err[300];
+    assert_int_equal(sim_cards_load("build/sim-cards-test.json", &c, err, sizeof(err)), 0);
+    assert_int_equal(sim_cards_synth(30, 4, &s), 0);
+    assert_int_equal(c.n, 30);
+    for (size_t i = 0; i < c.n; i++) {
+        assert_string_equal(c.v[i].pan, s.v[i].pan);
+        assert_string_equal(c.v[i].account, s.v[i].account);
+    }
+    sim_cards_free(&c);
+    sim_cards_free(&s);
+    remove("build/sim-cards-test.json");
+    snprintf(cmd, sizeof(cmd), "%s cards 2>&1", bin());
+    assert_int_equal(test_capture(cmd, Out, sizeof(Out)), 2);
+}
+
 static void test_load_unreachable(void **state)
 {
     (void)state;
@@ -142,9 +166,8 @@ static void test_scenario_expect(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_usage),
-        cmocka_unit_test(test_load_json),
-        cmocka_unit_test(test_load_unreachable),
+        cmocka_unit_test(test_usage),           cmocka_unit_test(test_load_json),
+        cmocka_unit_test(test_cards_export),    cmocka_unit_test(test_load_unreachable),
         cmocka_unit_test(test_scenario_expect),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
