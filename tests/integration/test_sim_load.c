@@ -200,6 +200,32 @@ static void test_dialects_and_framings(void **state)
         }
 }
 
+/*
+ * The server closes the link mid-run: the requests in flight on it are lost
+ * (errors), the generator reconnects and signs on again after a back-off,
+ * and the requests scheduled during the outage go out late with the outage
+ * in their latency.
+ */
+static void test_reconnect(void **state)
+{
+    (void)state;
+    struct responder_opts ro = {.close_at = 200};
+    struct load_opts o;
+    load_opts_default(&o);
+    o.rate = 1000;
+    o.inflight = 64;
+    o.duration_s = 0.6;
+    o.timeout_us = 1000000;
+    run_load("ascii87", NULL, &ro, &o, NULL);
+    load_print_table(stderr, &o, R);
+    assert_int_equal(R->reconnects, 1);
+    assert_true(R->lost >= 1 && R->lost <= 64);
+    assert_int_equal(R->errors, R->lost);
+    assert_int_equal(R->sent, 600);
+    assert_int_equal(R->answered + R->lost, R->sent);
+    assert_true(R->hist.max >= 40000); /* the 50 ms back-off */
+}
+
 /* A 5-byte TPDU header after the length, swapped back by the server. */
 static void test_tpdu_header(void **state)
 {
@@ -281,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_drops_time_out),
         cmocka_unit_test(test_dialects_and_framings),
         cmocka_unit_test(test_tpdu_header),
+        cmocka_unit_test(test_reconnect),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -53,6 +53,8 @@ static bool answer(struct responder *r, int fd, const uint8_t *p, size_t len)
     struct iso_err e;
     atomic_fetch_add(&r->st.requests, 1);
     unsigned nreq = atomic_load(&r->st.requests);
+    if (r->o.close_at && nreq == r->o.close_at)
+        return false;
     if (iso_decode(r->o.link->d, p, len, &r->req, &e) != 0) {
         atomic_fetch_add(&r->st.undecodable, 1);
         return false;
