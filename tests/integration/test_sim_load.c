@@ -39,12 +39,15 @@ static int teardown(void **state)
 }
 
 /* Start a responder with ro over dialect/framing and run one load with o. */
-static void run_load(const char *dialect, const char *framing, struct responder_opts *ro,
-                     struct load_opts *o, struct responder_stats *st_out)
+static void run_load_hdr(const char *dialect, const char *framing, const char *header,
+                         struct responder_opts *ro, struct load_opts *o,
+                         struct responder_stats *st_out)
 {
     struct sim_link link;
     char err[300];
     assert_int_equal(sim_link_init(&link, dialect, framing, err, sizeof(err)), 0);
+    if (header)
+        assert_int_equal(sim_link_set_header(&link, header, err, sizeof(err)), 0);
     ro->link = &link;
     char addr[64];
     struct responder *resp = responder_start(ro, addr);
@@ -66,6 +69,12 @@ static void run_load(const char *dialect, const char *framing, struct responder_
     responder_stop(resp);
     sim_link_free(&link);
     assert_int_equal(rc, 0);
+}
+
+static void run_load(const char *dialect, const char *framing, struct responder_opts *ro,
+                     struct load_opts *o, struct responder_stats *st_out)
+{
+    run_load_hdr(dialect, framing, NULL, ro, o, st_out);
 }
 
 /*
@@ -233,21 +242,13 @@ static void test_tpdu_header(void **state)
     struct sim_link link;
     char err[300];
     assert_int_equal(sim_link_init(&link, "bcd87", "len2", err, sizeof(err)), 0);
-    assert_int_equal(sim_link_set_header(&link, "tpdu", err, sizeof(err)), 0);
     assert_int_equal(sim_link_set_header(&link, "tpdx", err, sizeof(err)), -1);
-    struct responder_opts ro = {.link = &link};
-    char addr[64];
-    struct responder *resp = responder_start(&ro, addr);
-    assert_non_null(resp);
+    sim_link_free(&link);
+    struct responder_opts ro = {0};
     struct load_opts o;
     load_opts_default(&o);
-    o.addr = addr;
-    o.link = &link;
-    o.cards = &Cards;
     o.duration_s = 0.2;
-    assert_int_equal(load_run(&o, R, err, sizeof(err)), 0);
-    responder_stop(resp);
-    sim_link_free(&link);
+    run_load_hdr("bcd87", "len2", "tpdu", &ro, &o, NULL);
     assert_int_equal(R->errors, 0);
     assert_true(R->answered > 10);
 }
