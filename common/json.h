@@ -5,9 +5,6 @@
  * numbers kept as their text and as a double.  Bounded: depth at most
  * JSON_MAX_DEPTH, input at most JSON_MAX_INPUT bytes.  Never reads outside
  * the input.  Not for the daemon's hot path (it allocates).
- *
- * The API matches the test-only reader in the crypto branch (tests/lib/json.h)
- * so one of the two can be dropped.
  */
 #ifndef CARDGATE_COMMON_JSON_H
 #define CARDGATE_COMMON_JSON_H
