@@ -15,10 +15,11 @@ struct sim_card {
     char pan[20];     /* 12..19 digits */
     char expiry[5];   /* YYMM */
     char cvv2[4];     /* 3 digits, may be empty */
-    char label[48];   /* "label" or "kind" (what the card demonstrates), lower case */
+    char label[48];   /* "label" or "kind" (what the card demonstrates) */
     char account[48]; /* "account"/"wallet"/"account_id", may be empty */
     char mcc[5];      /* optional merchant category to use with this card */
-    char currency[4]; /* optional numeric currency (field 49), e.g. "978" */
+    char currency[4]; /* optional field 49, numeric ("978"; "EUR" is read as 978) */
+    char expect[3];   /* optional: the answer a plain 10.00 grocery purchase should get */
     int64_t amount;   /* optional amount in minor units to use with this card, 0 = default */
     bool hot;         /* "hot": true, or the label says "hot" */
 };
@@ -54,6 +55,8 @@ void sim_cards_free(struct sim_cards *c);
  * words of want ("frozen|blocked"), case-insensitive; NULL when none.
  */
 const struct sim_card *sim_cards_find(const struct sim_cards *c, const char *want);
+/* The first card whose "expect" is code; NULL when none. */
+const struct sim_card *sim_cards_find_expect(const struct sim_cards *c, const char *code);
 /*
  * Keep only the cards of one wallet for --hot: those marked hot; failing
  * that, those sharing the account of the most common account.  Returns

@@ -146,13 +146,14 @@ int sim_build(const struct sim_link *l, const struct sim_req *r, struct iso_msg 
         put(m, 13, r->ldate, &bad);
         put(m, 14, c->expiry, &bad);
         put(m, 18, r->mcc ? r->mcc : c->mcc[0] ? c->mcc : "5411", &bad);
-        put(m, 22, "010", &bad); /* manual key entry, card not present */
+        put(m, 19, "276", &bad);
+        put(m, 22, r->entry ? r->entry : "051", &bad);
         put(m, 32, "123456", &bad);
         put(m, 37, r->rrn, &bad);
         put(m, 41, "SIMTERM1", &bad);
         put(m, 42, "SIMMERCHANT0001", &bad);
-        put(m, 43, "CARDGATE SIM SHOP       SOMEWHERE     US", &bad);
-        put(m, 49, r->currency ? r->currency : c->currency[0] ? c->currency : "840", &bad);
+        put(m, 43, "CARDGATE SIM SHOP      BERLIN         DE", &bad);
+        put(m, 49, r->currency ? r->currency : c->currency[0] ? c->currency : "978", &bad);
         const char *cvv2 = r->cvv2 ? r->cvv2 : c->cvv2;
         if (cvv2[0] && r->kind != SIM_K_REVERSAL && r->kind != SIM_K_ADVICE) {
             snprintf(buf, sizeof(buf), "92%02zu%s", strlen(cvv2), cvv2);

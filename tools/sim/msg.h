@@ -3,6 +3,10 @@
  * (no allocation), framed for the wire; and the checks on answers.  Shared
  * by `cardgate-sim scenario` and `cardgate-sim load`.
  *
+ * Defaults describe the plain purchase the demo seed's "expect" codes assume:
+ * a grocery (MCC 5411) in Germany (field 19 = 276, field 43 ends "DE"),
+ * EUR (field 49 = 978), chip entry (field 22 = 051).
+ *
  * Where a field has no ISO 8583:1987 home the simulator picks one and says
  * so here (the daemon must read the same place):
  *   CVV2   field 48, subelement "92": "92" + 2-digit length + value
@@ -57,7 +61,8 @@ struct sim_req {
     char ltime[7];               /* field 12 hhmmss */
     char ldate[5];               /* field 13 MMDD */
     const char *mcc;             /* field 18; NULL: the card's or "5411" */
-    const char *currency;        /* field 49; NULL: the card's or "840" */
+    const char *currency;        /* field 49; NULL: the card's or "978" (EUR) */
+    const char *entry;           /* field 22; NULL: "051" (chip) */
     const char *cvv2;            /* NULL: the card's; "" sends none */
     const struct sim_orig *orig; /* reversals */
 };
