@@ -593,8 +593,8 @@ static int recover(struct audit_writer *w, char *detail, size_t detlen)
     }
 }
 
-/* See audit.h. */
-int audit_writer_set_key(struct audit_writer *w, EVP_PKEY *signkey)
+/* Take a reference to signkey (may be NULL) as the signing key. */
+static int use_key(struct audit_writer *w, EVP_PKEY *signkey)
 {
     uint8_t id[AUDIT_KEY_ID_LEN] = {0};
     if (signkey != NULL && (audit_key_id(signkey, id) != 0 || EVP_PKEY_up_ref(signkey) != 1))
@@ -603,6 +603,14 @@ int audit_writer_set_key(struct audit_writer *w, EVP_PKEY *signkey)
     w->key = signkey;
     memcpy(w->key_id, id, sizeof(id));
     return 0;
+}
+
+/* See audit.h. */
+int audit_writer_set_key(struct audit_writer *w, EVP_PKEY *signkey)
+{
+    if (w->since_cp && audit_checkpoint(w, "key change") != 0)
+        return -1;
+    return use_key(w, signkey);
 }
 
 /* See audit.h. */
@@ -631,7 +639,7 @@ int audit_writer_open(const struct audit_writer_conf *c, EVP_PKEY *signkey,
     if (w->buf == NULL || w->sha256 == NULL || w->md == NULL)
         goto fail;
     msgpack_packer_init(&w->pk, w, buf_write);
-    if (audit_writer_set_key(w, signkey) != 0) {
+    if (use_key(w, signkey) != 0) {
         log_warnx("audit: the signing key is not usable");
         goto fail;
     }

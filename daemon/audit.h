@@ -53,6 +53,7 @@
 #define AUDIT_MAX_RECORD     4096 /* largest payload accepted on read or write */
 #define AUDIT_MAX_SIG        512
 #define AUDIT_KEY_ID_LEN     8
+#define AUDIT_MAX_PUBKEYS    8
 #define AUDIT_SEG_SUFFIX     ".cgaudit"
 #define AUDIT_SEG_NAME_LEN   (20 + 8) /* digits + suffix, without NUL */
 #define AUDIT_SIGN_DOMAIN    "cgaudit-checkpoint-v1"
@@ -165,7 +166,12 @@ struct audit_writer;
 int audit_writer_open(const struct audit_writer_conf *c, EVP_PKEY *signkey,
                       struct audit_writer **out) AUDIT_MUST_CHECK;
 
-/* Replace the signing key (key change, reload).  NULL: unsigned. */
+/*
+ * Replace the signing key (audit key rotation, reload).  When records were
+ * appended since the last checkpoint, a "key change" checkpoint signed with
+ * the old key is appended first, so every record is covered by the key that
+ * was current when it was written.  NULL: unsigned from now on.
+ */
 int audit_writer_set_key(struct audit_writer *w, EVP_PKEY *signkey) AUDIT_MUST_CHECK;
 
 /*
@@ -276,8 +282,10 @@ bool audit_rec_str(const struct audit_rec *r, const char *key, char *out, size_t
 typedef int (*audit_walk_fn)(const struct audit_rec *r, void *arg);
 
 struct audit_verify {
-    /* in */
-    EVP_PKEY *pubkey; /* NULL: checkpoint signatures are not checked */
+    /* in: the public keys checkpoints may be signed with (several across an
+     * audit key rotation); none: signatures are not checked */
+    EVP_PKEY *pubkeys[AUDIT_MAX_PUBKEYS];
+    unsigned npubkeys;
     /* out: summary */
     unsigned segments;
     uint64_t records;
@@ -294,11 +302,11 @@ struct audit_verify {
 
 /*
  * Walk every segment in dir in order, checking lengths, sequence
- * continuity, segment headers, the hash chain and (with v->pubkey) every
+ * continuity, segment headers, the hash chain and (with v->pubkeys) every
  * checkpoint signature; call fn (may be NULL) for each good record.
  * Returns 0 when the whole log is good, 1 at the first bad record (v says
- * where and what), -1 when dir cannot be read (v->what says why), or fn's
- * non-zero value when fn stopped the walk.
+ * where and what), -1 when dir cannot be read (v->what says why), or 2 when
+ * fn returned non-zero to stop the walk early.
  */
 int audit_walk(const char *dir, struct audit_verify *v, audit_walk_fn fn, void *arg);
 

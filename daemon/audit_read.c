@@ -307,7 +307,7 @@ static int bad(struct audit_verify *v, const char *seg, uint64_t off, uint64_t s
 
 /* Check a checkpoint record against the chain and, with a key, its signature. */
 static int check_checkpoint(struct audit_verify *v, const struct audit_rec *r, const char *seg,
-                            const uint8_t key_id[AUDIT_KEY_ID_LEN])
+                            const uint8_t key_ids[][AUDIT_KEY_ID_LEN])
 {
     const msgpack_object *upto = audit_rec_field(r, "upto");
     const msgpack_object *chain = audit_rec_field(r, "chain");
@@ -324,16 +324,20 @@ static int check_checkpoint(struct audit_verify *v, const struct audit_rec *r, c
         return bad(v, seg, r->offset, r->seq, "checkpoint 'chain' is not the chain hash");
     v->checkpoints++;
     v->last_checkpoint_seq = r->seq;
-    if (v->pubkey == NULL)
+    if (v->npubkeys == 0)
         return 0;
     if (sig == NULL || sig->type != MSGPACK_OBJECT_BIN || sig->via.bin.size == 0)
         return bad(v, seg, r->offset, r->seq, "checkpoint is not signed");
-    if (key == NULL || key->type != MSGPACK_OBJECT_BIN || key->via.bin.size != AUDIT_KEY_ID_LEN ||
-        memcmp(key->via.bin.ptr, key_id, AUDIT_KEY_ID_LEN) != 0)
+    unsigned k = v->npubkeys;
+    if (key != NULL && key->type == MSGPACK_OBJECT_BIN && key->via.bin.size == AUDIT_KEY_ID_LEN)
+        for (k = 0; k < v->npubkeys; k++)
+            if (memcmp(key->via.bin.ptr, key_ids[k], AUDIT_KEY_ID_LEN) == 0)
+                break;
+    if (k == v->npubkeys)
         return bad(v, seg, r->offset, r->seq, "checkpoint is signed by another key");
     audit_checkpoint_message(r->seq, r->ts_us, r->prev, msg);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, v->pubkey) == 1 &&
+    int ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, v->pubkeys[k]) == 1 &&
              EVP_DigestVerify(ctx, (const unsigned char *)sig->via.bin.ptr, sig->via.bin.size, msg,
                               sizeof(msg)) == 1;
     EVP_MD_CTX_free(ctx);
@@ -378,7 +382,7 @@ int audit_walk(const char *dir, struct audit_verify *v, audit_walk_fn fn, void *
     uint64_t *segs = NULL;
     uint64_t expect = 1;
     uint8_t last[AUDIT_HASH_LEN] = {0};
-    uint8_t key_id[AUDIT_KEY_ID_LEN] = {0};
+    uint8_t key_ids[AUDIT_MAX_PUBKEYS][AUDIT_KEY_ID_LEN];
     msgpack_unpacked u;
     int rc = 0;
 
@@ -388,10 +392,15 @@ int audit_walk(const char *dir, struct audit_verify *v, audit_walk_fn fn, void *
     v->bad_segment[0] = v->what[0] = '\0';
     v->bad_offset = v->bad_seq = 0;
     memset(v->head, 0, sizeof(v->head));
-    if (v->pubkey != NULL && audit_key_id(v->pubkey, key_id) != 0) {
-        snprintf(v->what, sizeof(v->what), "cannot compute the public key's id");
+    if (v->npubkeys > AUDIT_MAX_PUBKEYS) {
+        snprintf(v->what, sizeof(v->what), "more than %d public keys", AUDIT_MAX_PUBKEYS);
         return -1;
     }
+    for (unsigned k = 0; k < v->npubkeys; k++)
+        if (audit_key_id(v->pubkeys[k], key_ids[k]) != 0) {
+            snprintf(v->what, sizeof(v->what), "cannot compute the id of public key %u", k + 1);
+            return -1;
+        }
     long n = audit_list_segments(dir, &segs);
     if (n < 0) {
         snprintf(v->what, sizeof(v->what), "%s: %s", dir, strerror(errno));
@@ -454,7 +463,7 @@ int audit_walk(const char *dir, struct audit_verify *v, audit_walk_fn fn, void *
                                   : "segment header in the middle of a segment");
                 break;
             }
-            if (r.type == AUDIT_CHECKPOINT && (rc = check_checkpoint(v, &r, name, key_id)) != 0)
+            if (r.type == AUDIT_CHECKPOINT && (rc = check_checkpoint(v, &r, name, key_ids)) != 0)
                 break;
             if (v->records == 0)
                 v->first_seq = r.seq;
@@ -464,8 +473,10 @@ int audit_walk(const char *dir, struct audit_verify *v, audit_walk_fn fn, void *
             memcpy(v->head, r.hash, AUDIT_HASH_LEN);
             expect = r.seq + 1;
             off += used;
-            if (fn != NULL && (rc = fn(&r, arg)) != 0)
+            if (fn != NULL && fn(&r, arg) != 0) {
+                rc = 2;
                 break;
+            }
         }
         munmap((void *)buf, len);
     }

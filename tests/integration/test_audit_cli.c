@@ -88,7 +88,7 @@ static void test_verify_ok(void **state)
     char want[512], head[65];
 
     memset(&v, 0, sizeof(v));
-    v.pubkey = f->key;
+    v.pubkeys[v.npubkeys++] = f->key;
     assert_int_equal(audit_walk(f->log, &v, NULL, NULL), 0);
     for (int i = 0; i < AUDIT_HASH_LEN; i++)
         snprintf(head + 2 * i, 3, "%02x", v.head[i]);
@@ -139,11 +139,18 @@ static void test_verify_bad(void **state)
     assert_int_equal(runcmd_lines(f->out), 21);
     assert_non_null(strstr(f->out, want));
 
+    /* several keys may be given (rotation): any of them may have signed */
+    assert_int_equal(
+        ctl(f, "2>&1", "verify --dir %s --pubkey %s --pubkey %s", f->log, f->other, f->pem), 1);
+    assert_string_equal(f->out, want);
+
     /* put it back: good again */
     b[off20 + rl20 - 1] ^= 1;
     audittest_write(p, b, len);
     free(b);
     assert_int_equal(ctl(f, "2>&1", "verify --dir %s --pubkey %s", f->log, f->pem), 0);
+    assert_int_equal(
+        ctl(f, "2>&1", "verify --dir %s --pubkey %s --pubkey %s", f->log, f->other, f->pem), 0);
 
     /* a key file that is not a key is a usage/configuration problem */
     assert_int_equal(ctl(f, "2>&1", "verify --dir %s --pubkey %s/log", f->log, f->dir), 2);
@@ -247,7 +254,7 @@ static void test_usage(void **state)
     assert_int_equal(ctl(f, "2>&1", "verify"), 2);
     assert_int_equal(ctl(f, "2>&1", "verify --dir %s extra", f->log), 2);
     assert_int_equal(ctl(f, "2>&1", "verify --help"), 0);
-    assert_non_null(strstr(f->out, "usage: cardgatectl audit verify --dir DIR [--pubkey FILE]"));
+    assert_non_null(strstr(f->out, "usage: cardgatectl audit verify --dir DIR [--pubkey FILE]..."));
 }
 
 int main(void)

@@ -91,7 +91,8 @@ static int collect(const struct audit_rec *r, void *arg)
 static int walk(const char *dir, EVP_PKEY *pub, struct audit_verify *v, struct seen *s)
 {
     memset(v, 0, sizeof(*v));
-    v->pubkey = pub;
+    if (pub != NULL)
+        v->pubkeys[v->npubkeys++] = pub;
     return audit_walk(dir, v, s != NULL ? collect : NULL, s);
 }
 
@@ -568,6 +569,54 @@ static void test_unsigned(void **state)
     assert_int_equal(walk(empty, NULL, &v, NULL), -1);
 }
 
+/* Rotating the signing key: the old key closes its records with a checkpoint. */
+static void test_key_rotation(void **state)
+{
+    struct fixture *f = *state;
+    EVP_PKEY *next = audittest_keygen();
+    struct audit_writer *w = open_writer(f->dir, f->key, AUDIT_SYNC_NONE);
+    struct audit_verify v;
+    struct audit_stats st;
+
+    assert_int_equal(audit_operator(w, "dave", "before", NULL), 0);
+    assert_int_equal(audit_writer_set_key(w, next), 0);
+    audit_get_stats(w, &st);
+    assert_int_equal(st.checkpoints, 1); /* signed with the old key */
+    assert_int_equal(audit_writer_set_key(w, next), 0);
+    audit_get_stats(w, &st);
+    assert_int_equal(st.checkpoints, 1); /* nothing new to cover */
+    assert_int_equal(audit_operator(w, "dave", "after", NULL), 0);
+    assert_int_equal(audit_writer_close(w), 0);
+
+    memset(&v, 0, sizeof(v));
+    v.pubkeys[v.npubkeys++] = f->key;
+    assert_int_equal(audit_walk(f->dir, &v, NULL, NULL), 1);
+    assert_non_null(strstr(v.what, "signed by another key"));
+    assert_int_equal(v.bad_seq, 5); /* the shutdown checkpoint */
+    assert_int_equal(v.signatures_ok, 1);
+    v.pubkeys[v.npubkeys++] = next;
+    assert_int_equal(audit_walk(f->dir, &v, NULL, NULL), 0);
+    assert_int_equal(v.signatures_ok, 2);
+    EVP_PKEY_free(next); /* the writer held its own reference */
+}
+
+static int stop_at_3(const struct audit_rec *r, void *arg)
+{
+    (void)arg;
+    return r->seq == 3;
+}
+
+/* A callback can stop the walk early; audit_walk says so with 2. */
+static void test_walk_stop(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_verify v;
+    audittest_write_log(f->dir, 5, SEG_SMALL, f->key);
+    memset(&v, 0, sizeof(v));
+    assert_int_equal(audit_walk(f->dir, &v, stop_at_3, NULL), 2);
+    assert_int_equal(v.last_seq, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -582,6 +631,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_interval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsigned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_walk_stop, setup, teardown),
     };
     return cmocka_run_group_tests_name("audit", tests, NULL, NULL);
 }

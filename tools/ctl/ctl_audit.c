@@ -4,7 +4,8 @@
  * through audit_walk(), so dump and find also stop at the first bad record
  * and say so (exit 1).
  *
- *   verify --dir DIR [--pubkey FILE]
+ *   verify --dir DIR [--pubkey FILE]...
+ *       (--pubkey repeats: every key the log was signed with across rotations)
  *       one summary line and exit 0, or "audit BAD: segment S offset O seq N:
  *       what" and exit 1.
  *   dump --dir DIR [--from SEQ] [--to SEQ] [--json]
@@ -288,10 +289,10 @@ static int verify_main(int argc, char **argv)
                                          {"pubkey", required_argument, NULL, 'k'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *dir = NULL, *keyfile = NULL;
+    const char *dir = NULL;
     struct audit_verify v;
     char err[300], head[2 * AUDIT_HASH_LEN + 1];
-    int c;
+    int c, rc;
 
     memset(&v, 0, sizeof(v));
     optind = 1;
@@ -301,31 +302,40 @@ static int verify_main(int argc, char **argv)
             dir = optarg;
             break;
         case 'k':
-            keyfile = optarg;
+            if (v.npubkeys == AUDIT_MAX_PUBKEYS) {
+                fprintf(stderr, "cardgatectl audit: at most %d --pubkey\n", AUDIT_MAX_PUBKEYS);
+                rc = 2;
+                goto out;
+            }
+            if ((v.pubkeys[v.npubkeys] = audit_pubkey_load(optarg, err, sizeof(err))) == NULL) {
+                fprintf(stderr, "cardgatectl audit: %s\n", err);
+                rc = 2;
+                goto out;
+            }
+            v.npubkeys++;
             break;
         case 'h':
-            printf("usage: cardgatectl audit verify --dir DIR [--pubkey FILE]\n");
-            return 0;
+            printf("usage: cardgatectl audit verify --dir DIR [--pubkey FILE]...\n");
+            rc = 0;
+            goto out;
         default:
-            return 2;
+            rc = 2;
+            goto out;
         }
     }
     if (dir == NULL || optind != argc) {
-        fprintf(stderr, "usage: cardgatectl audit verify --dir DIR [--pubkey FILE]\n");
-        return 2;
+        fprintf(stderr, "usage: cardgatectl audit verify --dir DIR [--pubkey FILE]...\n");
+        rc = 2;
+        goto out;
     }
-    if (keyfile != NULL && (v.pubkey = audit_pubkey_load(keyfile, err, sizeof(err))) == NULL) {
-        fprintf(stderr, "cardgatectl audit: %s\n", err);
-        return 2;
-    }
-    int rc = walk_status(audit_walk(dir, &v, NULL, NULL), &v);
+    rc = walk_status(audit_walk(dir, &v, NULL, NULL), &v);
     if (rc == 0) {
         for (size_t i = 0; i < AUDIT_HASH_LEN; i++)
             snprintf(head + 2 * i, 3, "%02x", v.head[i]);
         printf("audit ok: %u segments, %" PRIu64 " records (seq %" PRIu64 "..%" PRIu64 "), %" PRIu64
                " checkpoints",
                v.segments, v.records, v.first_seq, v.last_seq, v.checkpoints);
-        if (v.pubkey != NULL)
+        if (v.npubkeys > 0)
             printf(", %" PRIu64 " signatures verified", v.signatures_ok);
         else
             printf(", signatures not checked (no --pubkey)");
@@ -339,7 +349,9 @@ static int verify_main(int argc, char **argv)
             printf(", ends with a checkpoint");
         printf(", head %s\n", head);
     }
-    EVP_PKEY_free(v.pubkey);
+out:
+    for (unsigned k = 0; k < v.npubkeys; k++)
+        EVP_PKEY_free(v.pubkeys[k]);
     return rc;
 }
 
