@@ -38,9 +38,8 @@ struct audit_writer {
     int64_t last_cp_us; /* monotonic time of the last checkpoint */
     bool since_cp;      /* records appended since the last checkpoint */
     bool need_sync;     /* the buffered batch holds an approval */
-    bool in_cp;
-    int64_t rec_ts; /* the timestamp of the record being packed */
-    size_t map_pos; /* of its fields map header in buf */
+    int64_t rec_ts;     /* the timestamp of the record being packed */
+    size_t map_pos;     /* of its fields map header in buf */
     unsigned nfields;
 
     uint8_t *buf;
@@ -277,8 +276,7 @@ static int end_record(struct audit_writer *w, size_t start)
 static int after_record(struct audit_writer *w)
 {
     w->since_cp = true;
-    if (w->checkpoint_interval_us > 0 && !w->in_cp &&
-        util_now_us() - w->last_cp_us >= w->checkpoint_interval_us)
+    if (w->checkpoint_interval_us > 0 && util_now_us() - w->last_cp_us >= w->checkpoint_interval_us)
         return audit_checkpoint(w, "interval");
     return 0;
 }
@@ -300,9 +298,7 @@ int audit_checkpoint(struct audit_writer *w, const char *why)
     int64_t ts;
     int s;
 
-    w->in_cp = true;
     s = append_record(w, AUDIT_CHECKPOINT);
-    w->in_cp = false;
     if (s < 0)
         return -1;
     ts = w->rec_ts;
@@ -705,7 +701,9 @@ void audit_get_stats(const struct audit_writer *w, struct audit_stats *st)
 int audit_writer_close(struct audit_writer *w)
 {
     int rc = 0;
-    if (audit_checkpoint(w, "shutdown") != 0 || flush(w, true) != 0)
+    if (audit_checkpoint(w, "shutdown") != 0)
+        rc = -1;
+    if (flush(w, true) != 0) /* what is buffered goes out even without the checkpoint */
         rc = -1;
     if (close(w->fd) != 0)
         rc = -1;

@@ -36,6 +36,25 @@
  * switch only after audit_flush() returned 0 for the batch holding its
  * answer record (the pipeline's ordering: record answers, flush, then write
  * the answers to the links).
+ *
+ * Wiring in cardgated (one writer per process, loop thread only):
+ *   start    audit_writer_open(&conf, audit_signing_key, &w) with the [audit]
+ *            keys (cg_config.audit_fsync is an enum audit_sync), then
+ *            audit_daemon(w, AUDIT_DAEMON_START, version) and audit_flush().
+ *   traffic  audit_request() as a request is accepted; audit_answer() when it
+ *            is decided (fill struct audit_tx from the decoded message, the
+ *            PAN through audit_pan_mask(&tx.pan, field2, len)); link, reload,
+ *            key and operator events as they happen.  Once per loop
+ *            iteration that produced records (e.g. an event made active when
+ *            audit_pending() > 0, before the answers are written), call
+ *            audit_flush(): one write(2), and one fdatasync(2) when the batch
+ *            holds an approval (fsync = approval).  If audit_flush() fails
+ *            the approvals in that batch are not provable: answer them with
+ *            the stand-in decline and alert; the batch stays buffered and the
+ *            next call retries it.
+ *   timer    audit_tick() about once a second (interval checkpoints when idle).
+ *   reload   audit_writer_set_key() when the audit signing key changed.
+ *   stop     audit_daemon(w, AUDIT_DAEMON_STOP, reason), audit_writer_close().
  */
 #ifndef CARDGATE_DAEMON_AUDIT_H
 #define CARDGATE_DAEMON_AUDIT_H

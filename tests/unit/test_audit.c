@@ -13,9 +13,11 @@
 
 #include "tests/lib/audittest.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define SEG_SMALL (64u << 10) /* a few hundred records per segment */
@@ -600,6 +602,53 @@ static void test_key_rotation(void **state)
     EVP_PKEY_free(next); /* the writer held its own reference */
 }
 
+/*
+ * A write that fails half-way (file size limit: a short write, then EFBIG)
+ * keeps the unwritten rest buffered; the retry writes it once, and the log
+ * verifies.
+ */
+static void test_write_failure_retry(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_writer_conf c = {.dir = f->dir, .segment_size = 1u << 20};
+    struct audit_writer *w = NULL;
+    struct audit_tx tx;
+    struct audit_verify v;
+    struct rlimit old, lim;
+    char p[4200];
+    size_t len;
+
+    assert_int_equal(audit_writer_open(&c, f->key, &w), 0);
+    for (unsigned i = 0; i < 200; i++) {
+        audittest_tx(&tx, i, "4111111111111111");
+        assert_int_equal(audit_request(w, &tx), 0);
+    }
+    assert_int_equal(audit_flush(w), 0);
+    audittest_nth_seg(f->dir, 0, p, sizeof(p));
+    free(audittest_read(p, &len));
+    for (unsigned i = 0; i < 50; i++) {
+        audittest_tx(&tx, i, "4111111111111111");
+        assert_int_equal(audit_request(w, &tx), 0);
+    }
+    size_t pending = audit_pending(w);
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = len + 1000;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = audit_flush(w);
+    size_t left = audit_pending(w);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(rc, -1);
+    assert_int_equal(left, pending - 1000); /* the short write's 1000 bytes are out */
+    assert_int_equal(audit_flush(w), 0);
+    assert_int_equal(audit_pending(w), 0);
+    assert_int_equal(audit_writer_close(w), 0);
+    assert_int_equal(walk(f->dir, f->key, &v, NULL), 0);
+    assert_int_equal(v.last_seq, 1 + 250 + 1);
+}
+
 static int stop_at_3(const struct audit_rec *r, void *arg)
 {
     (void)arg;
@@ -633,6 +682,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unsigned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_walk_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_failure_retry, setup, teardown),
     };
     return cmocka_run_group_tests_name("audit", tests, NULL, NULL);
 }
