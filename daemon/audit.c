@@ -293,7 +293,8 @@ static int write_header(struct audit_writer *w)
 /* See audit.h. */
 int audit_checkpoint(struct audit_writer *w, const char *why)
 {
-    uint8_t msg[AUDIT_CP_MSG_LEN], sig[AUDIT_MAX_SIG];
+    uint8_t msg[AUDIT_CP_MSG_MAX], sig[AUDIT_MAX_SIG];
+    size_t whylen = strnlen(why, AUDIT_CP_WHY_MAX);
     size_t siglen = sizeof(sig);
     int64_t ts;
     int s;
@@ -305,12 +306,12 @@ int audit_checkpoint(struct audit_writer *w, const char *why)
     pack_key(w, "upto");
     msgpack_pack_uint64(&w->pk, w->seq - 1);
     pack_kbin(w, "chain", w->head, AUDIT_HASH_LEN);
-    pack_kstr(w, "why", why, 32);
+    pack_kstr(w, "why", why, AUDIT_CP_WHY_MAX);
     if (w->key != NULL) {
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        audit_checkpoint_message(w->seq, ts, w->head, msg);
+        size_t mlen = audit_checkpoint_message(w->seq, ts, w->head, why, whylen, msg);
         if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, NULL, NULL, w->key) != 1 ||
-            EVP_DigestSign(ctx, sig, &siglen, msg, sizeof(msg)) != 1) {
+            EVP_DigestSign(ctx, sig, &siglen, msg, mlen) != 1) {
             EVP_MD_CTX_free(ctx);
             w->len = (size_t)s;
             log_warnx("audit: signing checkpoint %" PRIu64 " failed", w->seq);

@@ -18,9 +18,11 @@
  *
  * Every segment starts with an AUDIT_SEGMENT record (so a segment's first
  * record links to the previous segment's last hash).  AUDIT_CHECKPOINT
- * records carry {upto, chain, key, sig, why}: an EVP signature (Ed25519 is
+ * records carry {upto, chain, why, key, sig}: an EVP signature (Ed25519 is
  * the intended key) over "cgaudit-checkpoint-v1" || be64 seq || be64 ts_us
- * || chain, where chain is the hash of record upto = seq - 1.  Checkpoints
+ * || chain || u8 len || why, where chain is the hash of record upto =
+ * seq - 1.  The verifier also holds every record to its type's field names,
+ * so no bit of a log that ends with a checkpoint can change unnoticed.  Checkpoints
  * are written every checkpoint interval, before a segment is closed for
  * rotation and at clean shutdown, so an auditor holding the public key can
  * prove nothing up to the last checkpoint was changed, removed or reordered.
@@ -253,10 +255,15 @@ void audit_writer_abandon(struct audit_writer *w);
  */
 EVP_PKEY *audit_pubkey_load(const char *path, char *err, size_t errlen);
 
-/* The bytes a checkpoint's signature covers (see the top of this file). */
-#define AUDIT_CP_MSG_LEN (sizeof(AUDIT_SIGN_DOMAIN) - 1 + 8 + 8 + AUDIT_HASH_LEN)
-void audit_checkpoint_message(uint64_t seq, int64_t ts_us, const uint8_t chain[AUDIT_HASH_LEN],
-                              uint8_t out[AUDIT_CP_MSG_LEN]);
+/*
+ * The bytes a checkpoint's signature covers (see the top of this file); why
+ * is cut at AUDIT_CP_WHY_MAX bytes.  Returns the length.
+ */
+#define AUDIT_CP_WHY_MAX 32
+#define AUDIT_CP_MSG_MAX                                                                           \
+    (sizeof(AUDIT_SIGN_DOMAIN) - 1 + 8 + 8 + AUDIT_HASH_LEN + 1 + AUDIT_CP_WHY_MAX)
+size_t audit_checkpoint_message(uint64_t seq, int64_t ts_us, const uint8_t chain[AUDIT_HASH_LEN],
+                                const char *why, size_t whylen, uint8_t out[AUDIT_CP_MSG_MAX]);
 
 /* First AUDIT_KEY_ID_LEN bytes of SHA-256(DER SubjectPublicKeyInfo). */
 int audit_key_id(EVP_PKEY *key, uint8_t id[AUDIT_KEY_ID_LEN]) AUDIT_MUST_CHECK;

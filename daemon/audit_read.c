@@ -126,8 +126,8 @@ long audit_list_segments(const char *dir, uint64_t **first_seqs)
 }
 
 /* See audit.h. */
-void audit_checkpoint_message(uint64_t seq, int64_t ts_us, const uint8_t chain[AUDIT_HASH_LEN],
-                              uint8_t out[AUDIT_CP_MSG_LEN])
+size_t audit_checkpoint_message(uint64_t seq, int64_t ts_us, const uint8_t chain[AUDIT_HASH_LEN],
+                                const char *why, size_t whylen, uint8_t out[AUDIT_CP_MSG_MAX])
 {
     size_t o = sizeof(AUDIT_SIGN_DOMAIN) - 1;
     memcpy(out, AUDIT_SIGN_DOMAIN, o);
@@ -136,6 +136,12 @@ void audit_checkpoint_message(uint64_t seq, int64_t ts_us, const uint8_t chain[A
     for (int i = 7; i >= 0; i--)
         out[o++] = (uint8_t)((uint64_t)ts_us >> (8 * i));
     memcpy(out + o, chain, AUDIT_HASH_LEN);
+    o += AUDIT_HASH_LEN;
+    if (whylen > AUDIT_CP_WHY_MAX)
+        whylen = AUDIT_CP_WHY_MAX;
+    out[o++] = (uint8_t)whylen;
+    memcpy(out + o, why, whylen);
+    return o + whylen;
 }
 
 /* See audit.h. */
@@ -289,6 +295,48 @@ bool audit_rec_str(const struct audit_rec *r, const char *key, char *out, size_t
     return true;
 }
 
+/* The field names each record type may carry (NULL-terminated lists). */
+static const char *const *const type_fields[AUDIT_TYPE_MAX + 1] = {
+    [AUDIT_SEGMENT] = (const char *const[]){"v", NULL},
+    [AUDIT_CHECKPOINT] = (const char *const[]){"upto", "chain", "why", "key", "sig", NULL},
+    [AUDIT_REQUEST] =
+        (const char *const[]){"mti", "pan", "stan", "rrn", "acquirer", "terminal", "merchant",
+                              "mcc", "amount", "currency", "link", "standin", NULL},
+    [AUDIT_ANSWER] =
+        (const char *const[]){"mti", "pan", "stan", "rrn", "acquirer", "terminal", "merchant",
+                              "mcc", "amount", "currency", "rc", "approval", "rule", "policy",
+                              "latency_us", "link", "standin", NULL},
+    [AUDIT_LINK] = (const char *const[]){"event", "link", "peer", "reason", NULL},
+    [AUDIT_RELOAD] = (const char *const[]){"result", "reason", NULL},
+    [AUDIT_KEY_CHANGE] = (const char *const[]){"key", "kcv", NULL},
+    [AUDIT_OPERATOR] = (const char *const[]){"who", "action", "detail", NULL},
+    [AUDIT_DAEMON] = (const char *const[]){"event", "pid", "detail", NULL},
+};
+
+/*
+ * Every field name of r belongs to its type, none twice.  Returns NULL or a
+ * static description of the first offence (the name is copied into name).
+ */
+static const char *check_fields(const struct audit_rec *r, char *name, size_t cap)
+{
+    const msgpack_object_map *m = &r->fields->via.map;
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object_str *k = &m->ptr[i].key.via.str;
+        const char *const *f = type_fields[r->type];
+        snprintf(name, cap, "%.*s", (int)(k->size < 40 ? k->size : 40), k->ptr);
+        for (; *f != NULL; f++)
+            if (strlen(*f) == k->size && memcmp(*f, k->ptr, k->size) == 0)
+                break;
+        if (*f == NULL)
+            return "is not a field of this record type";
+        for (uint32_t j = 0; j < i; j++)
+            if (m->ptr[j].key.via.str.size == k->size &&
+                memcmp(m->ptr[j].key.via.str.ptr, k->ptr, k->size) == 0)
+                return "appears twice";
+    }
+    return NULL;
+}
+
 /* Record the first problem in v; returns 1 (audit_walk's "bad" status). */
 static int bad(struct audit_verify *v, const char *seg, uint64_t off, uint64_t seq, const char *fmt,
                ...) __attribute__((format(printf, 5, 6)));
@@ -313,7 +361,8 @@ static int check_checkpoint(struct audit_verify *v, const struct audit_rec *r, c
     const msgpack_object *chain = audit_rec_field(r, "chain");
     const msgpack_object *key = audit_rec_field(r, "key");
     const msgpack_object *sig = audit_rec_field(r, "sig");
-    uint8_t msg[AUDIT_CP_MSG_LEN];
+    const msgpack_object *why = audit_rec_field(r, "why");
+    uint8_t msg[AUDIT_CP_MSG_MAX];
 
     if (upto == NULL || upto->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
         upto->via.u64 != r->seq - 1)
@@ -322,6 +371,8 @@ static int check_checkpoint(struct audit_verify *v, const struct audit_rec *r, c
         chain->via.bin.size != AUDIT_HASH_LEN ||
         memcmp(chain->via.bin.ptr, r->prev, AUDIT_HASH_LEN) != 0)
         return bad(v, seg, r->offset, r->seq, "checkpoint 'chain' is not the chain hash");
+    if (why == NULL || why->type != MSGPACK_OBJECT_STR || why->via.str.size > AUDIT_CP_WHY_MAX)
+        return bad(v, seg, r->offset, r->seq, "checkpoint 'why' is missing or malformed");
     v->checkpoints++;
     v->last_checkpoint_seq = r->seq;
     if (v->npubkeys == 0)
@@ -335,11 +386,12 @@ static int check_checkpoint(struct audit_verify *v, const struct audit_rec *r, c
                 break;
     if (k == v->npubkeys)
         return bad(v, seg, r->offset, r->seq, "checkpoint is signed by another key");
-    audit_checkpoint_message(r->seq, r->ts_us, r->prev, msg);
+    size_t mlen = audit_checkpoint_message(r->seq, r->ts_us, r->prev, why->via.str.ptr,
+                                           why->via.str.size, msg);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, v->pubkeys[k]) == 1 &&
              EVP_DigestVerify(ctx, (const unsigned char *)sig->via.bin.ptr, sig->via.bin.size, msg,
-                              sizeof(msg)) == 1;
+                              mlen) == 1;
     EVP_MD_CTX_free(ctx);
     if (!ok)
         return bad(v, seg, r->offset, r->seq, "checkpoint signature does not verify");
@@ -461,6 +513,13 @@ int audit_walk(const char *dir, struct audit_verify *v, audit_walk_fn fn, void *
                 rc = bad(v, name, off, r.seq,
                          off == 0 ? "segment does not start with a segment header"
                                   : "segment header in the middle of a segment");
+                break;
+            }
+            char fname[48];
+            const char *ferr = check_fields(&r, fname, sizeof(fname));
+            if (ferr != NULL) {
+                rc = bad(v, name, off, r.seq, "%s record: field '%s' %s", audit_type_name(r.type),
+                         fname, ferr);
                 break;
             }
             if (r.type == AUDIT_CHECKPOINT && (rc = check_checkpoint(v, &r, name, key_ids)) != 0)

@@ -13,6 +13,7 @@
 
 #include "tests/lib/audittest.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -649,6 +650,47 @@ static void test_write_failure_retry(void **state)
     assert_int_equal(v.last_seq, 1 + 250 + 1);
 }
 
+/*
+ * Any single bit flipped anywhere in a log that ends with a signed
+ * checkpoint is found: every bit of the last two records (the unchained
+ * tail), and a fixed-seed sample of bits elsewhere.
+ */
+static void test_every_bit_flip_found(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_verify v;
+    char p[4200];
+    size_t len, off, rl;
+    unsigned tried = 0;
+    uint32_t rnd = 12345;
+
+    audittest_write_log(f->dir, 30, SEG_SMALL, f->key);
+    assert_int_equal(walk(f->dir, f->key, &v, NULL), 0);
+    audittest_nth_seg(f->dir, 0, p, sizeof(p));
+    uint8_t *b = audittest_read(p, &len);
+    audittest_find_rec(b, len, v.last_seq - 1, &off, &rl);
+    int fd = open(p, O_WRONLY);
+    assert_true(fd >= 0);
+    for (size_t i = 0; i < len; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            rnd = rnd * 1103515245u + 12345u;
+            if (i < off && (rnd >> 16) % 64 != 0) /* 1 in 64 bits before the tail */
+                continue;
+            uint8_t x = b[i] ^ (uint8_t)(1u << bit);
+            assert_int_equal(pwrite(fd, &x, 1, (off_t)i), 1);
+            int rc = walk(f->dir, f->key, &v, NULL);
+            if (rc != 1)
+                fail_msg("bit %d of byte %zu flipped: walk returned %d", bit, i, rc);
+            assert_int_equal(pwrite(fd, &b[i], 1, (off_t)i), 1);
+            tried++;
+        }
+    }
+    close(fd);
+    free(b);
+    assert_int_equal(walk(f->dir, f->key, &v, NULL), 0);
+    assert_true(tried > 8 * (len - off));
+}
+
 static int stop_at_3(const struct audit_rec *r, void *arg)
 {
     (void)arg;
@@ -683,6 +725,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_walk_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_bit_flip_found, setup, teardown),
     };
     return cmocka_run_group_tests_name("audit", tests, NULL, NULL);
 }
