@@ -203,6 +203,149 @@ static bool all_zero(const uint8_t *buf, size_t len, size_t off)
     return true;
 }
 
+/* Big-endian unsigned integer of w bytes. */
+static uint64_t be(const uint8_t *p, unsigned w)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < w; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/*
+ * True when p[0..n) is exactly one msgpack object whose every declared
+ * length and element count fits in the bytes that are there.  msgpack-c
+ * allocates for a container's declared count before it looks at the data,
+ * so a damaged or hostile header ("map of 2^31 entries") must be stopped
+ * here: after this check its allocation is bounded by n.
+ */
+static bool mp_sane(const uint8_t *p, size_t n)
+{
+    uint64_t items = 1; /* objects still to read */
+    size_t pos = 0;
+
+    while (items > 0) {
+        if (pos >= n)
+            return false;
+        uint8_t b = p[pos++];
+        unsigned w = 0;    /* bytes of length/count after the tag */
+        uint64_t skip = 0; /* fixed payload bytes */
+        int kind = 0;      /* 0 scalar, 1 array, 2 map, 3 str/bin, 4 ext (+1 type byte) */
+        items--;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+            continue;
+        if (b >= 0x80 && b <= 0x8f) {
+            kind = 2;
+            skip = b & 0x0f;
+        } else if (b >= 0x90 && b <= 0x9f) {
+            kind = 1;
+            skip = b & 0x0f;
+        } else if (b >= 0xa0 && b <= 0xbf) {
+            kind = 3;
+            skip = b & 0x1f;
+        } else {
+            switch (b) {
+            case 0xc4:
+            case 0xd9:
+                kind = 3;
+                w = 1;
+                break;
+            case 0xc5:
+            case 0xda:
+                kind = 3;
+                w = 2;
+                break;
+            case 0xc6:
+            case 0xdb:
+                kind = 3;
+                w = 4;
+                break;
+            case 0xc7:
+                kind = 4;
+                w = 1;
+                break;
+            case 0xc8:
+                kind = 4;
+                w = 2;
+                break;
+            case 0xc9:
+                kind = 4;
+                w = 4;
+                break;
+            case 0xca:
+            case 0xce:
+            case 0xd2:
+                skip = 4;
+                break;
+            case 0xcb:
+            case 0xcf:
+            case 0xd3:
+                skip = 8;
+                break;
+            case 0xcc:
+            case 0xd0:
+                skip = 1;
+                break;
+            case 0xcd:
+            case 0xd1:
+                skip = 2;
+                break;
+            case 0xd4:
+                skip = 2;
+                break;
+            case 0xd5:
+                skip = 3;
+                break;
+            case 0xd6:
+                skip = 5;
+                break;
+            case 0xd7:
+                skip = 9;
+                break;
+            case 0xd8:
+                skip = 17;
+                break;
+            case 0xdc:
+                kind = 1;
+                w = 2;
+                break;
+            case 0xdd:
+                kind = 1;
+                w = 4;
+                break;
+            case 0xde:
+                kind = 2;
+                w = 2;
+                break;
+            case 0xdf:
+                kind = 2;
+                w = 4;
+                break;
+            default:
+                return false; /* 0xc1: never used */
+            }
+        }
+        if (w > 0) {
+            if (w > n - pos)
+                return false;
+            skip = be(p + pos, w);
+            pos += w;
+        }
+        if (kind == 1 || kind == 2) {
+            items += kind == 2 ? 2 * skip : skip;
+            if (items > n - pos) /* every object takes at least one byte */
+                return false;
+            continue;
+        }
+        if (kind == 4)
+            skip++; /* the ext type byte */
+        if (skip > n - pos)
+            return false;
+        pos += (size_t)skip;
+    }
+    return pos == n;
+}
+
 /* See audit.h. */
 enum audit_parse audit_rec_parse(const uint8_t *buf, size_t len, size_t off, msgpack_unpacked *u,
                                  struct audit_rec *r, size_t *used, char *why, size_t whylen)
@@ -227,7 +370,8 @@ enum audit_parse audit_rec_parse(const uint8_t *buf, size_t len, size_t off, msg
         return AUDIT_PARSE_TORN;
     }
     const uint8_t *p = buf + off + 4;
-    if (msgpack_unpack_next(u, (const char *)p, plen, &consumed) != MSGPACK_UNPACK_SUCCESS ||
+    if (!mp_sane(p, plen) ||
+        msgpack_unpack_next(u, (const char *)p, plen, &consumed) != MSGPACK_UNPACK_SUCCESS ||
         consumed != plen) {
         snprintf(why, whylen, "payload is not one msgpack object of %zu bytes", plen);
         return AUDIT_PARSE_BAD;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SEG_SMALL (64u << 10) /* a few hundred records per segment */
@@ -664,7 +665,7 @@ static void test_every_bit_flip_found(void **state)
     unsigned tried = 0;
     uint32_t rnd = 12345;
 
-    audittest_write_log(f->dir, 30, SEG_SMALL, f->key);
+    audittest_write_log(f->dir, 8, SEG_SMALL, f->key);
     assert_int_equal(walk(f->dir, f->key, &v, NULL), 0);
     audittest_nth_seg(f->dir, 0, p, sizeof(p));
     uint8_t *b = audittest_read(p, &len);
@@ -689,6 +690,48 @@ static void test_every_bit_flip_found(void **state)
     free(b);
     assert_int_equal(walk(f->dir, f->key, &v, NULL), 0);
     assert_true(tried > 8 * (len - off));
+}
+
+/*
+ * Payloads whose headers declare more than the record holds (a map of 2^31
+ * entries, a 4 GiB string) are refused before msgpack-c would allocate for
+ * them; the writer refuses such a segment too.
+ */
+static void test_hostile_counts(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        const char *name;
+        uint8_t tail[8]; /* what follows [seq, ts, type, prev] */
+        size_t n;
+    } hostile[] = {
+        {"map32 of 2^31 entries", {0xdf, 0x7f, 0xff, 0xff, 0xff}, 5},
+        {"array32 of 2^32-1", {0xdd, 0xff, 0xff, 0xff, 0xff}, 5},
+        {"str32 of 4 GiB", {0x81, 0xdb, 0xff, 0xff, 0xff, 0xff}, 6},
+        {"bin32 of 2 GiB", {0x81, 0xc6, 0x7f, 0xff, 0xff, 0xff}, 6},
+        {"map16 of 65535", {0xde, 0xff, 0xff}, 3},
+        {"reserved tag 0xc1", {0x81, 0xc1, 0xc0}, 3},
+    };
+    for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+        char dir[4200], p[4200];
+        uint8_t rec[64] = {0, 0, 0, 0, 0x95, 0x01, 0x00, 0x01, 0xc4, 0x20};
+        size_t n = 10 + 32;
+        struct audit_verify v;
+        struct audit_writer_conf c = {.segment_size = SEG_SMALL};
+        struct audit_writer *w = NULL;
+
+        memcpy(rec + n, hostile[i].tail, hostile[i].n);
+        n += hostile[i].n;
+        rec[3] = (uint8_t)(n - 4);
+        snprintf(dir, sizeof(dir), "%s/h%zu", f->dir, i);
+        assert_int_equal(mkdir(dir, 0700), 0);
+        audittest_seg_path(dir, 1, p, sizeof(p));
+        audittest_write(p, rec, n);
+        if (walk(dir, f->key, &v, NULL) != 1 || strstr(v.what, "payload") == NULL)
+            fail_msg("%s: not refused (%s)", hostile[i].name, v.what);
+        c.dir = dir;
+        assert_int_equal(audit_writer_open(&c, f->key, &w), -1);
+    }
 }
 
 static int stop_at_3(const struct audit_rec *r, void *arg)
@@ -726,6 +769,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_walk_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_bit_flip_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_counts, setup, teardown),
     };
     return cmocka_run_group_tests_name("audit", tests, NULL, NULL);
 }
