@@ -70,6 +70,9 @@ $(shell mkdir -p $(B) && (printf '%s\n' '$(FLAGS_ID)' | cmp -s - $(B)/.flags || 
 COMMON_SRC := $(wildcard common/*.c)
 CONF_SRC   := $(wildcard conf/*.c)
 ISO_SRC    := $(wildcard iso8583/*.c)
+# conf/dialects/*.conf embedded as C so the built-in dialects need no files
+DIALECT_CONF := $(sort $(wildcard conf/dialects/*.conf))
+ISO_GEN    := $(B)/gen/dialects_builtin.c
 CRYPTO_SRC := $(wildcard crypto/*.c)
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 CTL_SRC    := $(filter-out tools/ctl/main.c,$(wildcard tools/ctl/*.c))
@@ -119,7 +122,12 @@ endef
 
 $(eval $(call mklib,$(LIB_COMMON),$(COMMON_SRC)))
 $(eval $(call mklib,$(LIB_CONF),$(CONF_SRC)))
-$(eval $(call mklib,$(LIB_ISO),$(ISO_SRC)))
+$(eval $(call mklib,$(LIB_ISO),$(ISO_SRC) $(ISO_GEN)))
+
+$(ISO_GEN): $(DIALECT_CONF) scripts/embed-dialects
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	$(Q)scripts/embed-dialects $(DIALECT_CONF) > $@.tmp && mv $@.tmp $@
 $(eval $(call mklib,$(LIB_CRYPTO),$(CRYPTO_SRC)))
 $(eval $(call mklib,$(LIB_DAEMON),$(DAEMON_SRC)))
 $(eval $(call mklib,$(LIB_CTL),$(CTL_SRC)))
@@ -178,7 +186,7 @@ FUZZ_CC     ?= clang
 FUZZ_O      := $(B)/fuzz
 FUZZ_FLAGS  := -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined $(PKG_CFLAGS)
-FUZZ_LIBSRC := $(ISO_SRC) $(CRYPTO_SRC) $(CONF_SRC) $(COMMON_SRC)
+FUZZ_LIBSRC := $(ISO_SRC) $(ISO_GEN) $(CRYPTO_SRC) $(CONF_SRC) $(COMMON_SRC)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(FUZZ_O)/%,$(FUZZ_SRC))
 
 $(FUZZ_O)/%: tests/fuzz/%.c $(FUZZ_LIBSRC)

@@ -36,6 +36,13 @@ static int is_migration_name(const char *n)
     return i >= 4 && n[i] == '_' && len > 4 && strcmp(n + len - 4, ".sql") == 0;
 }
 
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
 static int list_migrations(const char *dir, char ***out, size_t *count)
 {
     DIR *d = opendir(dir);
@@ -56,26 +63,22 @@ static int list_migrations(const char *dir, char ***out, size_t *count)
             break;
         }
         char **nn = realloc(names, (n + 1) * sizeof(*nn));
-        if (nn == NULL)
-            break;
+        if (nn == NULL || (nn[n] = strdup(e->d_name)) == NULL) {
+            fprintf(stderr, "cardgatectl migrate: out of memory\n");
+            names = nn ? nn : names;
+            closedir(d);
+            free_names(names, n);
+            return -1;
+        }
         names = nn;
-        names[n] = strdup(e->d_name);
-        if (names[n] == NULL)
-            break;
         n++;
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), cmp_str);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), cmp_str);
     *out = names;
     *count = n;
     return 0;
-}
-
-static void free_names(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
 }
 
 /* 1-based line of a 1-based character position in text */
