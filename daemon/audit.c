@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "crypto/keystore.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -725,4 +726,26 @@ void audit_writer_abandon(struct audit_writer *w)
     EVP_MD_free(w->sha256);
     free(w->buf);
     free(w);
+}
+
+/* See audit.h. */
+EVP_PKEY *audit_key_from_seed(const uint8_t *seed, size_t len, char *err, size_t errlen)
+{
+    EVP_PKEY *k = NULL;
+    if (len != 32)
+        snprintf(err, errlen, "an audit signing key is 32 bytes, not %zu", len);
+    else if ((k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, len)) == NULL)
+        snprintf(err, errlen, "cannot make an Ed25519 key");
+    return k;
+}
+
+/* See audit.h. */
+EVP_PKEY *audit_signing_key(const struct keyset *ks, char *err, size_t errlen)
+{
+    const struct ks_key *k = keyset_latest(ks, KS_AUDIT_SIGN);
+    if (k == NULL) {
+        snprintf(err, errlen, "the key store holds no audit-sign key");
+        return NULL;
+    }
+    return audit_key_from_seed(k->key, k->len, err, errlen);
 }

@@ -248,6 +248,18 @@ void audit_writer_abandon(struct audit_writer *w);
 
 /* ---- keys ---- */
 
+struct keyset;
+
+/*
+ * The audit signing key: the 32 bytes of an Ed25519 private key (RFC 8032
+ * seed).  audit_signing_key() takes the highest-version "audit-sign" key of
+ * a key store (crypto/keystore.h: `cardgatectl key generate --type
+ * audit-sign`).  NULL with a message when there is none or it is not 32
+ * bytes.  The EVP_PKEY holds its own copy; free it with EVP_PKEY_free.
+ */
+EVP_PKEY *audit_key_from_seed(const uint8_t *seed, size_t len, char *err, size_t errlen);
+EVP_PKEY *audit_signing_key(const struct keyset *ks, char *err, size_t errlen);
+
 /*
  * Load a public key for verification: a PEM "PUBLIC KEY" file, or a file
  * holding the 64 hex digits of a raw Ed25519 public key.  NULL on failure

@@ -14,15 +14,22 @@
  *       one record per line: "seq=N ts=... type=T key=value ..." or one JSON
  *       object per line with --json; find prints "N records match" on stderr.
  *
+ *   pubkey [--store FILE] [--master FILE] [--hex]
+ *       the public half of the key store's audit-sign key, PEM (or 64 hex
+ *       digits), for auditors' --pubkey; --store/--master default as for
+ *       `cardgatectl key` ($CARDGATE_KEYSTORE, $CARDGATE_MASTER_KEY).
+ *
  * TIME is "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS[Z]" (UTC) or "@EPOCHSECONDS".
  */
 #include "common/util.h"
+#include "crypto/keystore.h"
 #include "daemon/audit.h"
 #include "tools/ctl/ctl.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,10 +465,83 @@ static int list_main(int argc, char **argv, bool find)
     return rc;
 }
 
+static int pubkey_main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"store", required_argument, NULL, 's'},
+                                         {"master", required_argument, NULL, 'm'},
+                                         {"hex", no_argument, NULL, 'x'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    static const char usage[] =
+        "usage: cardgatectl audit pubkey [--store FILE] [--master FILE] [--hex]\n";
+    const char *store = getenv("CARDGATE_KEYSTORE"), *master = getenv("CARDGATE_MASTER_KEY");
+    bool hex = false;
+    uint8_t mk[KS_MASTER_LEN];
+    char err[512];
+    int c, rc = 1;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            store = optarg;
+            break;
+        case 'm':
+            master = optarg;
+            break;
+        case 'x':
+            hex = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (store == NULL)
+        store = "/etc/cardgate/keys";
+    if (crypto_init(err, sizeof(err)) != 0 || ks_master_load(master, mk, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cardgatectl audit: %s\n", err);
+        return 1;
+    }
+    struct keyset *ks = keyset_load(store, mk, err, sizeof(err));
+    OPENSSL_cleanse(mk, sizeof(mk));
+    if (ks == NULL) {
+        fprintf(stderr, "cardgatectl audit: %s\n", err);
+        return 1;
+    }
+    EVP_PKEY *k = audit_signing_key(ks, err, sizeof(err));
+    keyset_unref(ks);
+    if (k == NULL) {
+        fprintf(stderr, "cardgatectl audit: %s: %s\n", store, err);
+        return 1;
+    }
+    if (hex) {
+        uint8_t raw[32];
+        size_t n = sizeof(raw);
+        if (EVP_PKEY_get_raw_public_key(k, raw, &n) == 1) {
+            put_hex(stdout, raw, n);
+            putchar('\n');
+            rc = 0;
+        }
+    } else if (PEM_write_PUBKEY(stdout, k) == 1) {
+        rc = 0;
+    }
+    EVP_PKEY_free(k);
+    return rc;
+}
+
 /* See ctl.h. */
 int ctl_audit_main(int argc, char **argv)
 {
-    static const char usage[] = "usage: cardgatectl audit verify|dump|find ... (--help for each)\n";
+    static const char usage[] =
+        "usage: cardgatectl audit verify|dump|find|pubkey ... (--help for each)\n";
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
@@ -472,6 +552,8 @@ int ctl_audit_main(int argc, char **argv)
         return list_main(argc - 1, argv + 1, false);
     if (strcmp(argv[1], "find") == 0)
         return list_main(argc - 1, argv + 1, true);
+    if (strcmp(argv[1], "pubkey") == 0)
+        return pubkey_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         fputs(usage, stdout);
         return 0;
