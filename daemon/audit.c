@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "crypto/keystore.h"
+#include "iso8583/iso8583.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -372,6 +373,50 @@ static int pack_tx(struct audit_writer *w, int type, const struct audit_tx *tx)
     if (type == AUDIT_ANSWER && audit_rc_is_approval(tx->response_code))
         w->need_sync = true;
     return after_record(w);
+}
+
+/* Copy field n of m as printable text into out[cap] (empty when absent). */
+static void iso_text(const struct iso_msg *m, int n, char *out, size_t cap)
+{
+    const struct iso_view *v = iso_get(m, n);
+    size_t len = 0;
+    if (v != NULL) {
+        len = v->len < cap - 1 ? v->len : cap - 1;
+        for (size_t i = 0; i < len; i++)
+            out[i] = v->p[i] >= 0x20 && v->p[i] < 0x7f ? (char)v->p[i] : '?';
+        while (len > 0 && out[len - 1] == ' ')
+            len--;
+    }
+    out[len] = '\0';
+}
+
+/* See audit.h. */
+void audit_tx_from_iso(struct audit_tx *tx, const struct iso_msg *m, const char *link)
+{
+    const struct iso_view *v;
+    memset(tx, 0, sizeof(*tx));
+    for (size_t i = 0; i < 4; i++)
+        tx->mti[i] = m->mti[i] >= '0' && m->mti[i] <= '9' ? m->mti[i] : '?';
+    if ((v = iso_get(m, 2)) != NULL)
+        audit_pan_mask(&tx->pan, (const char *)v->p, v->len);
+    iso_text(m, 11, tx->stan, sizeof(tx->stan));
+    iso_text(m, 37, tx->rrn, sizeof(tx->rrn));
+    iso_text(m, 32, tx->acquirer, sizeof(tx->acquirer));
+    iso_text(m, 41, tx->terminal, sizeof(tx->terminal));
+    iso_text(m, 42, tx->merchant, sizeof(tx->merchant));
+    iso_text(m, 18, tx->mcc, sizeof(tx->mcc));
+    iso_text(m, 49, tx->currency, sizeof(tx->currency));
+    iso_text(m, 39, tx->response_code, sizeof(tx->response_code));
+    iso_text(m, 38, tx->approval_code, sizeof(tx->approval_code));
+    if ((v = iso_get(m, 4)) != NULL && v->len > 0 && v->len <= 18) {
+        int64_t a = 0;
+        uint32_t i;
+        for (i = 0; i < v->len && v->p[i] >= '0' && v->p[i] <= '9'; i++)
+            a = a * 10 + (v->p[i] - '0');
+        tx->amount = i == v->len ? a : 0;
+    }
+    if (link != NULL)
+        snprintf(tx->link, sizeof(tx->link), "%s", link);
 }
 
 /* See audit.h. */

@@ -137,6 +137,19 @@ struct audit_tx {
     bool standin;
 };
 
+struct iso_msg;
+
+/*
+ * Fill *tx (zeroed first) from a decoded request or answer: MTI, field 2
+ * masked inside (the clear PAN is never copied), 11, 37, 32, 41, 42, 18, 4
+ * (digits to minor units; 0 when absent or malformed), 49, 39, 38, and the
+ * link name.  Values are cut to the struct's sizes, trailing blanks dropped,
+ * bytes outside printable ASCII written as '?'.  Nothing else of the
+ * message (track data, PIN block, CVV, EMV data) is read.  The caller adds
+ * rule, policy_version, latency_us and standin.
+ */
+void audit_tx_from_iso(struct audit_tx *tx, const struct iso_msg *m, const char *link);
+
 enum audit_link_event {
     AUDIT_LINK_CONNECT = 0,
     AUDIT_LINK_SIGNON,

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "iso8583/iso8583.h"
 #include "tests/lib/audittest.h"
 
 #include <fcntl.h>
@@ -476,6 +477,77 @@ static void test_no_clear_pan(void **state)
     free(b);
 }
 
+/* A decoded message goes in whole; only the audited fields, masked, come out. */
+static void test_tx_from_iso(void **state)
+{
+    struct fixture *f = *state;
+    struct iso_msg *m = malloc(sizeof(*m));
+    struct audit_tx tx;
+    static const uint8_t pinblock[8] = {0x04, 0x12, 0x34, 0xFE, 0xDC, 0xBA, 0x98, 0x76};
+    static const struct {
+        int n;
+        const char *v;
+    } fields[] = {
+        {2, "4111111111111111"},
+        {4, "000000012500"},
+        {11, "000123"},
+        {14, "2912"},
+        {18, "5411"},
+        {32, "123456"},
+        {35, "4111111111111111=2912101000009753"},
+        {37, "632712345678"},
+        {41, "TERM01  "},
+        {42, "MERCHANT000004\x01"},
+        {49, "978"},
+    };
+
+    assert_non_null(m);
+    iso_msg_init(m);
+    assert_int_equal(iso_set_mti(m, "0100"), 0);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        assert_int_equal(iso_set(m, fields[i].n, fields[i].v, strlen(fields[i].v)), 0);
+    assert_int_equal(iso_set(m, 52, pinblock, sizeof(pinblock)), 0);
+    audit_tx_from_iso(&tx, m, "visa#1");
+    assert_string_equal(tx.mti, "0100");
+    assert_string_equal(tx.pan.masked, "411111******1111");
+    assert_int_equal(tx.amount, 12500);
+    assert_string_equal(tx.stan, "000123");
+    assert_string_equal(tx.rrn, "632712345678");
+    assert_string_equal(tx.terminal, "TERM01");
+    assert_string_equal(tx.merchant, "MERCHANT000004?");
+    assert_string_equal(tx.mcc, "5411");
+    assert_string_equal(tx.acquirer, "123456");
+    assert_string_equal(tx.currency, "978");
+    assert_string_equal(tx.response_code, "");
+    assert_string_equal(tx.link, "visa#1");
+
+    struct audit_writer *w = open_writer(f->dir, f->key, AUDIT_SYNC_NONE);
+    assert_int_equal(audit_request(w, &tx), 0);
+    assert_int_equal(iso_set_mti(m, "0110"), 0);
+    assert_int_equal(iso_set(m, 39, "00", 2), 0);
+    assert_int_equal(iso_set(m, 38, "A1B2C3", 6), 0);
+    assert_int_equal(iso_set(m, 4, "12x", 3), 0); /* malformed: 0, not garbage */
+    audit_tx_from_iso(&tx, m, NULL);
+    assert_string_equal(tx.response_code, "00");
+    assert_string_equal(tx.approval_code, "A1B2C3");
+    assert_int_equal(tx.amount, 0);
+    assert_int_equal(audit_answer(w, &tx), 0);
+    assert_int_equal(audit_writer_close(w), 0);
+    free(m);
+
+    char p[4200];
+    size_t len;
+    audittest_nth_seg(f->dir, 0, p, sizeof(p));
+    uint8_t *b = audittest_read(p, &len);
+    assert_null(memmem(b, len, "4111111111111111", 16));
+    assert_null(memmem(b, len, "=2912", 5));
+    assert_null(memmem(b, len, "0009753", 7));
+    assert_null(memmem(b, len, pinblock, sizeof(pinblock)));
+    assert_null(memmem(b, len, "2912", 4));
+    assert_non_null(memmem(b, len, "411111******1111", 16));
+    free(b);
+}
+
 /* Key changes carry a KCV, never anything that looks like key material. */
 static void test_kcv_only(void **state)
 {
@@ -761,6 +833,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_clear_pan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tx_from_iso, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kcv_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_interval, setup, teardown),
