@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,7 @@ static int flush(struct audit_writer *w, bool force_sync)
             log_warn("audit: write of %zu bytes to %s failed", w->len - done, w->dir);
             /* keep what was not written, so a retry does not write anything twice */
             memmove(w->buf, w->buf + done, w->len - done);
+            w->st.write_errors++;
             w->len -= done;
             w->st.bytes += done;
             return -1;
@@ -174,6 +176,7 @@ static int flush(struct audit_writer *w, bool force_sync)
         (w->sync == AUDIT_SYNC_APPROVAL && w->need_sync)) {
         if (fdatasync(w->fd) != 0) {
             log_warn("audit: fdatasync in %s failed", w->dir);
+            w->st.write_errors++;
             return -1;
         }
         w->st.syncs++;
@@ -742,6 +745,41 @@ void audit_head(const struct audit_writer *w, uint8_t hash[AUDIT_HASH_LEN])
 void audit_get_stats(const struct audit_writer *w, struct audit_stats *st)
 {
     *st = w->st;
+}
+
+/* See audit.h. */
+size_t audit_stats_prometheus(const struct audit_stats *st, char *buf, size_t cap)
+{
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } m[] = {
+#define M(field, name, help) {name, help, offsetof(struct audit_stats, field)}
+        M(records, "cardgate_audit_records_total", "Audit records appended."),
+        M(bytes, "cardgate_audit_bytes_total", "Audit bytes written."),
+        M(writes, "cardgate_audit_writes_total", "Audit batches written (one write(2) each)."),
+        M(syncs, "cardgate_audit_syncs_total", "fdatasync(2) calls on audit segments."),
+        M(checkpoints, "cardgate_audit_checkpoints_total", "Audit checkpoints appended."),
+        M(segments, "cardgate_audit_segments_total", "Audit segments created."),
+        M(masked_fixups, "cardgate_audit_pan_fixups_total",
+          "PAN fields not in masked form, written as ****."),
+        M(write_errors, "cardgate_audit_write_errors_total",
+          "Failed audit write(2) or fdatasync(2) calls."),
+#undef M
+    };
+    size_t len = 0;
+    for (size_t i = 0; i < UTIL_NELEM(m); i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)st + m[i].off, sizeof(v));
+        int n = snprintf(len < cap ? buf + len : NULL, len < cap ? cap - len : 0,
+                         "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", m[i].name, m[i].help,
+                         m[i].name, m[i].name, v);
+        if (n > 0)
+            len += (size_t)n;
+    }
+    if (cap > 0 && len >= cap)
+        buf[cap - 1] = '\0';
+    return len;
 }
 
 /* See audit.h. */

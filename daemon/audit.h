@@ -184,7 +184,15 @@ struct audit_stats {
     uint64_t checkpoints;   /* written since open */
     uint64_t segments;      /* created since open */
     uint64_t masked_fixups; /* PAN fields that were not in masked shape */
+    uint64_t write_errors;  /* failed write(2) or fdatasync(2) */
 };
+
+/*
+ * Prometheus text exposition of st (cardgate_audit_* counters) into
+ * buf[0..cap-1], NUL-terminated when it fits.  Returns the length it needs,
+ * like snprintf: a result >= cap means buf was too small.
+ */
+size_t audit_stats_prometheus(const struct audit_stats *st, char *buf, size_t cap);
 
 struct audit_writer;
 

@@ -718,6 +718,25 @@ static void test_write_failure_retry(void **state)
     assert_int_equal(left, pending - 1000); /* the short write's 1000 bytes are out */
     assert_int_equal(audit_flush(w), 0);
     assert_int_equal(audit_pending(w), 0);
+
+    /* the failure shows in the metrics */
+    struct audit_stats st;
+    char text[2048];
+    audit_get_stats(w, &st);
+    assert_int_equal(st.write_errors, 1);
+    size_t need = audit_stats_prometheus(&st, text, sizeof(text));
+    assert_true(need < sizeof(text));
+    assert_int_equal(strlen(text), need);
+    assert_non_null(strstr(text, "# TYPE cardgate_audit_write_errors_total counter\n"
+                                 "cardgate_audit_write_errors_total 1\n"));
+    char rec[64];
+    snprintf(rec, sizeof(rec), "\ncardgate_audit_records_total %llu\n",
+             (unsigned long long)st.records);
+    assert_non_null(strstr(text, rec));
+    /* too small a buffer: cut, terminated, and the needed length reported */
+    assert_int_equal(audit_stats_prometheus(&st, text, 10), need);
+    assert_int_equal(strlen(text), 9);
+
     assert_int_equal(audit_writer_close(w), 0);
     assert_int_equal(walk(f->dir, f->key, &v, NULL), 0);
     assert_int_equal(v.last_seq, 1 + 250 + 1);
