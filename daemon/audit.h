@@ -22,11 +22,21 @@
  * the intended key) over "cgaudit-checkpoint-v1" || be64 seq || be64 ts_us
  * || chain || u8 len || why, where chain is the hash of record upto =
  * seq - 1.  The verifier also holds every record to its type's field names,
- * so no bit of a log that ends with a checkpoint can change unnoticed.  Checkpoints
- * are written every checkpoint interval, before a segment is closed for
- * rotation and at clean shutdown, so an auditor holding the public key can
- * prove nothing up to the last checkpoint was changed, removed or reordered.
- * Records after the last checkpoint are chained but not yet signed.
+ * so no bit of a log that ends with a checkpoint can change unnoticed.
+ * Checkpoints are written every checkpoint interval, before a segment is
+ * closed for rotation, when the signing key changes and at clean shutdown,
+ * so an auditor holding the public key(s) can prove nothing up to the last
+ * checkpoint was changed, removed or reordered.  Records after the last
+ * checkpoint are chained but not yet signed.  What the log alone cannot
+ * show: that whole segments were cut off its end (each ends with a signed
+ * checkpoint); compare verify's head hash and last seq with a copy kept
+ * elsewhere (metrics, the journal) for that.
+ *
+ * Field names per type: segment {v}; checkpoint {upto chain why key sig};
+ * request {mti pan stan rrn acquirer terminal merchant mcc amount currency
+ * link standin}; answer {the request's + rc approval rule policy
+ * latency_us}; link {event link peer reason}; reload {result reason}; key
+ * {key kcv}; operator {who action detail}; daemon {event pid detail}.
  *
  * What is never written: a clear PAN (struct audit_pan can only be filled by
  * masking, and the writer re-checks the masked shape), track data, PIN
@@ -43,17 +53,22 @@
  *   start    audit_writer_open(&conf, audit_signing_key, &w) with the [audit]
  *            keys (cg_config.audit_fsync is an enum audit_sync), then
  *            audit_daemon(w, AUDIT_DAEMON_START, version) and audit_flush().
+ *   key      audit_signing_key(keyset) (the key store's audit-sign key as
+ *            Ed25519); auditors get the public half from `cardgatectl audit
+ *            pubkey`.
  *   traffic  audit_request() as a request is accepted; audit_answer() when it
- *            is decided (fill struct audit_tx from the decoded message, the
- *            PAN through audit_pan_mask(&tx.pan, field2, len)); link, reload,
+ *            is decided (audit_tx_from_iso() fills struct audit_tx from the
+ *            decoded message and masks the PAN; add rule, policy version,
+ *            latency and the stand-in flag); link, reload,
  *            key and operator events as they happen.  Once per loop
  *            iteration that produced records (e.g. an event made active when
  *            audit_pending() > 0, before the answers are written), call
  *            audit_flush(): one write(2), and one fdatasync(2) when the batch
  *            holds an approval (fsync = approval).  If audit_flush() fails
  *            the approvals in that batch are not provable: answer them with
- *            the stand-in decline and alert; the batch stays buffered and the
- *            next call retries it.
+ *            the stand-in decline, release their holds as for a late
+ *            approval, and alert; the batch stays buffered and the next call
+ *            retries it.
  *   timer    audit_tick() about once a second (interval checkpoints when idle).
  *   reload   audit_writer_set_key() when the audit signing key changed.
  *   stop     audit_daemon(w, AUDIT_DAEMON_STOP, reason), audit_writer_close().
