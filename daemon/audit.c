@@ -78,6 +78,12 @@ static int64_t wall_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Segment size floor: room for a record, the closing checkpoint and more. */
+static uint64_t seg_floor(uint64_t size)
+{
+    return size < 8 * (AUDIT_MAX_RECORD + 4) ? 8 * (AUDIT_MAX_RECORD + 4) : size;
+}
+
 /* ---- packing helpers: each packs a key and a value ---- */
 
 static void pack_key(struct audit_writer *w, const char *k)
@@ -677,8 +683,7 @@ int audit_writer_open(const struct audit_writer_conf *c, EVP_PKEY *signkey,
     w->cap = c->buffer_size ? c->buffer_size : DEFAULT_BUFFER;
     if (w->cap < 4 * (AUDIT_MAX_RECORD + 4))
         w->cap = 4 * (AUDIT_MAX_RECORD + 4);
-    if (w->segment_size < 8 * (AUDIT_MAX_RECORD + 4))
-        w->segment_size = 8 * (AUDIT_MAX_RECORD + 4);
+    w->segment_size = seg_floor(w->segment_size);
     w->buf = malloc(w->cap);
     w->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     w->md = EVP_MD_CTX_new();
@@ -706,6 +711,20 @@ int audit_writer_open(const struct audit_writer_conf *c, EVP_PKEY *signkey,
 fail:
     audit_writer_abandon(w);
     return -1;
+}
+
+/* See audit.h. */
+int audit_writer_reconfigure(struct audit_writer *w, const struct audit_writer_conf *c)
+{
+    if (strcmp(c->dir, w->dir) != 0) {
+        log_warnx("audit: the audit directory cannot change on reload (%s -> %s); keeping %s",
+                  w->dir, c->dir, w->dir);
+        return -1;
+    }
+    w->segment_size = seg_floor(c->segment_size);
+    w->checkpoint_interval_us = c->checkpoint_interval_us;
+    w->sync = c->sync;
+    return 0;
 }
 
 /* See audit.h. */

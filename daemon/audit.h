@@ -70,7 +70,8 @@
  *            approval, and alert; the batch stays buffered and the next call
  *            retries it.
  *   timer    audit_tick() about once a second (interval checkpoints when idle).
- *   reload   audit_writer_set_key() when the audit signing key changed.
+ *   reload   audit_writer_reconfigure() with the new [audit] keys;
+ *            audit_writer_set_key() when the audit signing key changed.
  *   stop     audit_daemon(w, AUDIT_DAEMON_STOP, reason), audit_writer_close().
  */
 #ifndef CARDGATE_DAEMON_AUDIT_H
@@ -222,6 +223,13 @@ struct audit_writer;
  */
 int audit_writer_open(const struct audit_writer_conf *c, EVP_PKEY *signkey,
                       struct audit_writer **out) AUDIT_MUST_CHECK;
+
+/*
+ * Reload: take segment_size, checkpoint_interval_us and sync from c.  A
+ * different dir is refused (-1): moving the log means close and open.
+ */
+int audit_writer_reconfigure(struct audit_writer *w,
+                             const struct audit_writer_conf *c) AUDIT_MUST_CHECK;
 
 /*
  * Replace the signing key (audit key rotation, reload).  When records were

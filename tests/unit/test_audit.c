@@ -588,6 +588,17 @@ static void test_sync_policy(void **state)
     assert_int_equal(audit_flush(w), 0); /* nothing new: no sync */
     audit_get_stats(w, &st);
     assert_int_equal(st.syncs, 1);
+
+    /* reload: the policy changes, the directory may not */
+    struct audit_writer_conf rc = {.dir = dir, .segment_size = SEG_SMALL, .sync = AUDIT_SYNC_BATCH};
+    assert_int_equal(audit_writer_reconfigure(w, &rc), 0);
+    snprintf(tx.response_code, sizeof(tx.response_code), "51");
+    assert_int_equal(audit_answer(w, &tx), 0);
+    assert_int_equal(audit_flush(w), 0);
+    audit_get_stats(w, &st);
+    assert_int_equal(st.syncs, 2);
+    rc.dir = f->dir;
+    assert_int_equal(audit_writer_reconfigure(w, &rc), -1);
     assert_int_equal(audit_writer_close(w), 0);
 
     snprintf(dir, sizeof(dir), "%s/b", f->dir);
