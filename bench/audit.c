@@ -171,7 +171,7 @@ int main(void)
     for (int k = 0; k < RUNS; k++) {
         struct audit_verify v;
         memset(&v, 0, sizeof(v));
-        v.pubkey = key;
+        v.pubkeys[v.npubkeys++] = key;
         int64_t t0 = util_now_us();
         if (audit_walk(dir, &v, NULL, NULL) != 0) {
             fprintf(stderr, "bench-audit: verify failed: %s\n", v.what);

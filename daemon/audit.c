@@ -11,11 +11,14 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "crypto/keystore.h"
+#include "iso8583/iso8583.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +41,8 @@ struct audit_writer {
     int64_t last_cp_us; /* monotonic time of the last checkpoint */
     bool since_cp;      /* records appended since the last checkpoint */
     bool need_sync;     /* the buffered batch holds an approval */
-    bool in_cp;
-    int64_t rec_ts; /* the timestamp of the record being packed */
-    size_t map_pos; /* of its fields map header in buf */
+    int64_t rec_ts;     /* the timestamp of the record being packed */
+    size_t map_pos;     /* of its fields map header in buf */
     unsigned nfields;
 
     uint8_t *buf;
@@ -74,6 +76,12 @@ static int64_t wall_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Segment size floor: room for a record, the closing checkpoint and more. */
+static uint64_t seg_floor(uint64_t size)
+{
+    return size < 8 * (AUDIT_MAX_RECORD + 4) ? 8 * (AUDIT_MAX_RECORD + 4) : size;
 }
 
 /* ---- packing helpers: each packs a key and a value ---- */
@@ -158,6 +166,7 @@ static int flush(struct audit_writer *w, bool force_sync)
             log_warn("audit: write of %zu bytes to %s failed", w->len - done, w->dir);
             /* keep what was not written, so a retry does not write anything twice */
             memmove(w->buf, w->buf + done, w->len - done);
+            w->st.write_errors++;
             w->len -= done;
             w->st.bytes += done;
             return -1;
@@ -173,6 +182,7 @@ static int flush(struct audit_writer *w, bool force_sync)
         (w->sync == AUDIT_SYNC_APPROVAL && w->need_sync)) {
         if (fdatasync(w->fd) != 0) {
             log_warn("audit: fdatasync in %s failed", w->dir);
+            w->st.write_errors++;
             return -1;
         }
         w->st.syncs++;
@@ -277,8 +287,7 @@ static int end_record(struct audit_writer *w, size_t start)
 static int after_record(struct audit_writer *w)
 {
     w->since_cp = true;
-    if (w->checkpoint_interval_us > 0 && !w->in_cp &&
-        util_now_us() - w->last_cp_us >= w->checkpoint_interval_us)
+    if (w->checkpoint_interval_us > 0 && util_now_us() - w->last_cp_us >= w->checkpoint_interval_us)
         return audit_checkpoint(w, "interval");
     return 0;
 }
@@ -295,26 +304,25 @@ static int write_header(struct audit_writer *w)
 /* See audit.h. */
 int audit_checkpoint(struct audit_writer *w, const char *why)
 {
-    uint8_t msg[AUDIT_CP_MSG_LEN], sig[AUDIT_MAX_SIG];
+    uint8_t msg[AUDIT_CP_MSG_MAX], sig[AUDIT_MAX_SIG];
+    size_t whylen = strnlen(why, AUDIT_CP_WHY_MAX);
     size_t siglen = sizeof(sig);
     int64_t ts;
     int s;
 
-    w->in_cp = true;
     s = append_record(w, AUDIT_CHECKPOINT);
-    w->in_cp = false;
     if (s < 0)
         return -1;
     ts = w->rec_ts;
     pack_key(w, "upto");
     msgpack_pack_uint64(&w->pk, w->seq - 1);
     pack_kbin(w, "chain", w->head, AUDIT_HASH_LEN);
-    pack_kstr(w, "why", why, 32);
+    pack_kstr(w, "why", why, AUDIT_CP_WHY_MAX);
     if (w->key != NULL) {
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        audit_checkpoint_message(w->seq, ts, w->head, msg);
+        size_t mlen = audit_checkpoint_message(w->seq, ts, w->head, why, whylen, msg);
         if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, NULL, NULL, w->key) != 1 ||
-            EVP_DigestSign(ctx, sig, &siglen, msg, sizeof(msg)) != 1) {
+            EVP_DigestSign(ctx, sig, &siglen, msg, mlen) != 1) {
             EVP_MD_CTX_free(ctx);
             w->len = (size_t)s;
             log_warnx("audit: signing checkpoint %" PRIu64 " failed", w->seq);
@@ -374,6 +382,50 @@ static int pack_tx(struct audit_writer *w, int type, const struct audit_tx *tx)
     if (type == AUDIT_ANSWER && audit_rc_is_approval(tx->response_code))
         w->need_sync = true;
     return after_record(w);
+}
+
+/* Copy field n of m as printable text into out[cap] (empty when absent). */
+static void iso_text(const struct iso_msg *m, int n, char *out, size_t cap)
+{
+    const struct iso_view *v = iso_get(m, n);
+    size_t len = 0;
+    if (v != NULL) {
+        len = v->len < cap - 1 ? v->len : cap - 1;
+        for (size_t i = 0; i < len; i++)
+            out[i] = v->p[i] >= 0x20 && v->p[i] < 0x7f ? (char)v->p[i] : '?';
+        while (len > 0 && out[len - 1] == ' ')
+            len--;
+    }
+    out[len] = '\0';
+}
+
+/* See audit.h. */
+void audit_tx_from_iso(struct audit_tx *tx, const struct iso_msg *m, const char *link)
+{
+    const struct iso_view *v;
+    memset(tx, 0, sizeof(*tx));
+    for (size_t i = 0; i < 4; i++)
+        tx->mti[i] = m->mti[i] >= '0' && m->mti[i] <= '9' ? m->mti[i] : '?';
+    if ((v = iso_get(m, 2)) != NULL)
+        audit_pan_mask(&tx->pan, (const char *)v->p, v->len);
+    iso_text(m, 11, tx->stan, sizeof(tx->stan));
+    iso_text(m, 37, tx->rrn, sizeof(tx->rrn));
+    iso_text(m, 32, tx->acquirer, sizeof(tx->acquirer));
+    iso_text(m, 41, tx->terminal, sizeof(tx->terminal));
+    iso_text(m, 42, tx->merchant, sizeof(tx->merchant));
+    iso_text(m, 18, tx->mcc, sizeof(tx->mcc));
+    iso_text(m, 49, tx->currency, sizeof(tx->currency));
+    iso_text(m, 39, tx->response_code, sizeof(tx->response_code));
+    iso_text(m, 38, tx->approval_code, sizeof(tx->approval_code));
+    if ((v = iso_get(m, 4)) != NULL && v->len > 0 && v->len <= 18) {
+        int64_t a = 0;
+        uint32_t i;
+        for (i = 0; i < v->len && v->p[i] >= '0' && v->p[i] <= '9'; i++)
+            a = a * 10 + (v->p[i] - '0');
+        tx->amount = i == v->len ? a : 0;
+    }
+    if (link != NULL)
+        snprintf(tx->link, sizeof(tx->link), "%s", link);
 }
 
 /* See audit.h. */
@@ -593,8 +645,8 @@ static int recover(struct audit_writer *w, char *detail, size_t detlen)
     }
 }
 
-/* See audit.h. */
-int audit_writer_set_key(struct audit_writer *w, EVP_PKEY *signkey)
+/* Take a reference to signkey (may be NULL) as the signing key. */
+static int use_key(struct audit_writer *w, EVP_PKEY *signkey)
 {
     uint8_t id[AUDIT_KEY_ID_LEN] = {0};
     if (signkey != NULL && (audit_key_id(signkey, id) != 0 || EVP_PKEY_up_ref(signkey) != 1))
@@ -603,6 +655,14 @@ int audit_writer_set_key(struct audit_writer *w, EVP_PKEY *signkey)
     w->key = signkey;
     memcpy(w->key_id, id, sizeof(id));
     return 0;
+}
+
+/* See audit.h. */
+int audit_writer_set_key(struct audit_writer *w, EVP_PKEY *signkey)
+{
+    if (w->since_cp && audit_checkpoint(w, "key change") != 0)
+        return -1;
+    return use_key(w, signkey);
 }
 
 /* See audit.h. */
@@ -623,15 +683,14 @@ int audit_writer_open(const struct audit_writer_conf *c, EVP_PKEY *signkey,
     w->cap = c->buffer_size ? c->buffer_size : DEFAULT_BUFFER;
     if (w->cap < 4 * (AUDIT_MAX_RECORD + 4))
         w->cap = 4 * (AUDIT_MAX_RECORD + 4);
-    if (w->segment_size < 8 * (AUDIT_MAX_RECORD + 4))
-        w->segment_size = 8 * (AUDIT_MAX_RECORD + 4);
+    w->segment_size = seg_floor(w->segment_size);
     w->buf = malloc(w->cap);
     w->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     w->md = EVP_MD_CTX_new();
     if (w->buf == NULL || w->sha256 == NULL || w->md == NULL)
         goto fail;
     msgpack_packer_init(&w->pk, w, buf_write);
-    if (audit_writer_set_key(w, signkey) != 0) {
+    if (use_key(w, signkey) != 0) {
         log_warnx("audit: the signing key is not usable");
         goto fail;
     }
@@ -652,6 +711,20 @@ int audit_writer_open(const struct audit_writer_conf *c, EVP_PKEY *signkey,
 fail:
     audit_writer_abandon(w);
     return -1;
+}
+
+/* See audit.h. */
+int audit_writer_reconfigure(struct audit_writer *w, const struct audit_writer_conf *c)
+{
+    if (strcmp(c->dir, w->dir) != 0) {
+        log_warnx("audit: the audit directory cannot change on reload (%s -> %s); keeping %s",
+                  w->dir, c->dir, w->dir);
+        return -1;
+    }
+    w->segment_size = seg_floor(c->segment_size);
+    w->checkpoint_interval_us = c->checkpoint_interval_us;
+    w->sync = c->sync;
+    return 0;
 }
 
 /* See audit.h. */
@@ -694,10 +767,47 @@ void audit_get_stats(const struct audit_writer *w, struct audit_stats *st)
 }
 
 /* See audit.h. */
+size_t audit_stats_prometheus(const struct audit_stats *st, char *buf, size_t cap)
+{
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } m[] = {
+#define M(field, name, help) {name, help, offsetof(struct audit_stats, field)}
+        M(records, "cardgate_audit_records_total", "Audit records appended."),
+        M(bytes, "cardgate_audit_bytes_total", "Audit bytes written."),
+        M(writes, "cardgate_audit_writes_total", "Audit batches written (one write(2) each)."),
+        M(syncs, "cardgate_audit_syncs_total", "fdatasync(2) calls on audit segments."),
+        M(checkpoints, "cardgate_audit_checkpoints_total", "Audit checkpoints appended."),
+        M(segments, "cardgate_audit_segments_total", "Audit segments created."),
+        M(masked_fixups, "cardgate_audit_pan_fixups_total",
+          "PAN fields not in masked form, written as ****."),
+        M(write_errors, "cardgate_audit_write_errors_total",
+          "Failed audit write(2) or fdatasync(2) calls."),
+#undef M
+    };
+    size_t len = 0;
+    for (size_t i = 0; i < UTIL_NELEM(m); i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)st + m[i].off, sizeof(v));
+        int n = snprintf(len < cap ? buf + len : NULL, len < cap ? cap - len : 0,
+                         "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", m[i].name, m[i].help,
+                         m[i].name, m[i].name, v);
+        if (n > 0)
+            len += (size_t)n;
+    }
+    if (cap > 0 && len >= cap)
+        buf[cap - 1] = '\0';
+    return len;
+}
+
+/* See audit.h. */
 int audit_writer_close(struct audit_writer *w)
 {
     int rc = 0;
-    if (audit_checkpoint(w, "shutdown") != 0 || flush(w, true) != 0)
+    if (audit_checkpoint(w, "shutdown") != 0)
+        rc = -1;
+    if (flush(w, true) != 0) /* what is buffered goes out even without the checkpoint */
         rc = -1;
     if (close(w->fd) != 0)
         rc = -1;
@@ -718,4 +828,26 @@ void audit_writer_abandon(struct audit_writer *w)
     EVP_MD_free(w->sha256);
     free(w->buf);
     free(w);
+}
+
+/* See audit.h. */
+EVP_PKEY *audit_key_from_seed(const uint8_t *seed, size_t len, char *err, size_t errlen)
+{
+    EVP_PKEY *k = NULL;
+    if (len != 32)
+        snprintf(err, errlen, "an audit signing key is 32 bytes, not %zu", len);
+    else if ((k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, len)) == NULL)
+        snprintf(err, errlen, "cannot make an Ed25519 key");
+    return k;
+}
+
+/* See audit.h. */
+EVP_PKEY *audit_signing_key(const struct keyset *ks, char *err, size_t errlen)
+{
+    const struct ks_key *k = keyset_latest(ks, KS_AUDIT_SIGN);
+    if (k == NULL) {
+        snprintf(err, errlen, "the key store holds no audit-sign key");
+        return NULL;
+    }
+    return audit_key_from_seed(k->key, k->len, err, errlen);
 }

@@ -18,13 +18,25 @@
  *
  * Every segment starts with an AUDIT_SEGMENT record (so a segment's first
  * record links to the previous segment's last hash).  AUDIT_CHECKPOINT
- * records carry {upto, chain, key, sig, why}: an EVP signature (Ed25519 is
+ * records carry {upto, chain, why, key, sig}: an EVP signature (Ed25519 is
  * the intended key) over "cgaudit-checkpoint-v1" || be64 seq || be64 ts_us
- * || chain, where chain is the hash of record upto = seq - 1.  Checkpoints
- * are written every checkpoint interval, before a segment is closed for
- * rotation and at clean shutdown, so an auditor holding the public key can
- * prove nothing up to the last checkpoint was changed, removed or reordered.
- * Records after the last checkpoint are chained but not yet signed.
+ * || chain || u8 len || why, where chain is the hash of record upto =
+ * seq - 1.  The verifier also holds every record to its type's field names,
+ * so no bit of a log that ends with a checkpoint can change unnoticed.
+ * Checkpoints are written every checkpoint interval, before a segment is
+ * closed for rotation, when the signing key changes and at clean shutdown,
+ * so an auditor holding the public key(s) can prove nothing up to the last
+ * checkpoint was changed, removed or reordered.  Records after the last
+ * checkpoint are chained but not yet signed.  What the log alone cannot
+ * show: that whole segments were cut off its end (each ends with a signed
+ * checkpoint); compare verify's head hash and last seq with a copy kept
+ * elsewhere (metrics, the journal) for that.
+ *
+ * Field names per type: segment {v}; checkpoint {upto chain why key sig};
+ * request {mti pan stan rrn acquirer terminal merchant mcc amount currency
+ * link standin}; answer {the request's + rc approval rule policy
+ * latency_us}; link {event link peer reason}; reload {result reason}; key
+ * {key kcv}; operator {who action detail}; daemon {event pid detail}.
  *
  * What is never written: a clear PAN (struct audit_pan can only be filled by
  * masking, and the writer re-checks the masked shape), track data, PIN
@@ -36,6 +48,31 @@
  * switch only after audit_flush() returned 0 for the batch holding its
  * answer record (the pipeline's ordering: record answers, flush, then write
  * the answers to the links).
+ *
+ * Wiring in cardgated (one writer per process, loop thread only):
+ *   start    audit_writer_open(&conf, audit_signing_key, &w) with the [audit]
+ *            keys (cg_config.audit_fsync is an enum audit_sync), then
+ *            audit_daemon(w, AUDIT_DAEMON_START, version) and audit_flush().
+ *   key      audit_signing_key(keyset) (the key store's audit-sign key as
+ *            Ed25519); auditors get the public half from `cardgatectl audit
+ *            pubkey`.
+ *   traffic  audit_request() as a request is accepted; audit_answer() when it
+ *            is decided (audit_tx_from_iso() fills struct audit_tx from the
+ *            decoded message and masks the PAN; add rule, policy version,
+ *            latency and the stand-in flag); link, reload,
+ *            key and operator events as they happen.  Once per loop
+ *            iteration that produced records (e.g. an event made active when
+ *            audit_pending() > 0, before the answers are written), call
+ *            audit_flush(): one write(2), and one fdatasync(2) when the batch
+ *            holds an approval (fsync = approval).  If audit_flush() fails
+ *            the approvals in that batch are not provable: answer them with
+ *            the stand-in decline, release their holds as for a late
+ *            approval, and alert; the batch stays buffered and the next call
+ *            retries it.
+ *   timer    audit_tick() about once a second (interval checkpoints when idle).
+ *   reload   audit_writer_reconfigure() with the new [audit] keys;
+ *            audit_writer_set_key() when the audit signing key changed.
+ *   stop     audit_daemon(w, AUDIT_DAEMON_STOP, reason), audit_writer_close().
  */
 #ifndef CARDGATE_DAEMON_AUDIT_H
 #define CARDGATE_DAEMON_AUDIT_H
@@ -53,6 +90,7 @@
 #define AUDIT_MAX_RECORD     4096 /* largest payload accepted on read or write */
 #define AUDIT_MAX_SIG        512
 #define AUDIT_KEY_ID_LEN     8
+#define AUDIT_MAX_PUBKEYS    8
 #define AUDIT_SEG_SUFFIX     ".cgaudit"
 #define AUDIT_SEG_NAME_LEN   (20 + 8) /* digits + suffix, without NUL */
 #define AUDIT_SIGN_DOMAIN    "cgaudit-checkpoint-v1"
@@ -115,6 +153,19 @@ struct audit_tx {
     bool standin;
 };
 
+struct iso_msg;
+
+/*
+ * Fill *tx (zeroed first) from a decoded request or answer: MTI, field 2
+ * masked inside (the clear PAN is never copied), 11, 37, 32, 41, 42, 18, 4
+ * (digits to minor units; 0 when absent or malformed), 49, 39, 38, and the
+ * link name.  Values are cut to the struct's sizes, trailing blanks dropped,
+ * bytes outside printable ASCII written as '?'.  Nothing else of the
+ * message (track data, PIN block, CVV, EMV data) is read.  The caller adds
+ * rule, policy_version, latency_us and standin.
+ */
+void audit_tx_from_iso(struct audit_tx *tx, const struct iso_msg *m, const char *link);
+
 enum audit_link_event {
     AUDIT_LINK_CONNECT = 0,
     AUDIT_LINK_SIGNON,
@@ -149,7 +200,15 @@ struct audit_stats {
     uint64_t checkpoints;   /* written since open */
     uint64_t segments;      /* created since open */
     uint64_t masked_fixups; /* PAN fields that were not in masked shape */
+    uint64_t write_errors;  /* failed write(2) or fdatasync(2) */
 };
+
+/*
+ * Prometheus text exposition of st (cardgate_audit_* counters) into
+ * buf[0..cap-1], NUL-terminated when it fits.  Returns the length it needs,
+ * like snprintf: a result >= cap means buf was too small.
+ */
+size_t audit_stats_prometheus(const struct audit_stats *st, char *buf, size_t cap);
 
 struct audit_writer;
 
@@ -165,7 +224,19 @@ struct audit_writer;
 int audit_writer_open(const struct audit_writer_conf *c, EVP_PKEY *signkey,
                       struct audit_writer **out) AUDIT_MUST_CHECK;
 
-/* Replace the signing key (key change, reload).  NULL: unsigned. */
+/*
+ * Reload: take segment_size, checkpoint_interval_us and sync from c.  A
+ * different dir is refused (-1): moving the log means close and open.
+ */
+int audit_writer_reconfigure(struct audit_writer *w,
+                             const struct audit_writer_conf *c) AUDIT_MUST_CHECK;
+
+/*
+ * Replace the signing key (audit key rotation, reload).  When records were
+ * appended since the last checkpoint, a "key change" checkpoint signed with
+ * the old key is appended first, so every record is covered by the key that
+ * was current when it was written.  NULL: unsigned from now on.
+ */
 int audit_writer_set_key(struct audit_writer *w, EVP_PKEY *signkey) AUDIT_MUST_CHECK;
 
 /*
@@ -221,6 +292,18 @@ void audit_writer_abandon(struct audit_writer *w);
 
 /* ---- keys ---- */
 
+struct keyset;
+
+/*
+ * The audit signing key: the 32 bytes of an Ed25519 private key (RFC 8032
+ * seed).  audit_signing_key() takes the highest-version "audit-sign" key of
+ * a key store (crypto/keystore.h: `cardgatectl key generate --type
+ * audit-sign`).  NULL with a message when there is none or it is not 32
+ * bytes.  The EVP_PKEY holds its own copy; free it with EVP_PKEY_free.
+ */
+EVP_PKEY *audit_key_from_seed(const uint8_t *seed, size_t len, char *err, size_t errlen);
+EVP_PKEY *audit_signing_key(const struct keyset *ks, char *err, size_t errlen);
+
 /*
  * Load a public key for verification: a PEM "PUBLIC KEY" file, or a file
  * holding the 64 hex digits of a raw Ed25519 public key.  NULL on failure
@@ -228,10 +311,15 @@ void audit_writer_abandon(struct audit_writer *w);
  */
 EVP_PKEY *audit_pubkey_load(const char *path, char *err, size_t errlen);
 
-/* The bytes a checkpoint's signature covers (see the top of this file). */
-#define AUDIT_CP_MSG_LEN (sizeof(AUDIT_SIGN_DOMAIN) - 1 + 8 + 8 + AUDIT_HASH_LEN)
-void audit_checkpoint_message(uint64_t seq, int64_t ts_us, const uint8_t chain[AUDIT_HASH_LEN],
-                              uint8_t out[AUDIT_CP_MSG_LEN]);
+/*
+ * The bytes a checkpoint's signature covers (see the top of this file); why
+ * is cut at AUDIT_CP_WHY_MAX bytes.  Returns the length.
+ */
+#define AUDIT_CP_WHY_MAX 32
+#define AUDIT_CP_MSG_MAX                                                                           \
+    (sizeof(AUDIT_SIGN_DOMAIN) - 1 + 8 + 8 + AUDIT_HASH_LEN + 1 + AUDIT_CP_WHY_MAX)
+size_t audit_checkpoint_message(uint64_t seq, int64_t ts_us, const uint8_t chain[AUDIT_HASH_LEN],
+                                const char *why, size_t whylen, uint8_t out[AUDIT_CP_MSG_MAX]);
 
 /* First AUDIT_KEY_ID_LEN bytes of SHA-256(DER SubjectPublicKeyInfo). */
 int audit_key_id(EVP_PKEY *key, uint8_t id[AUDIT_KEY_ID_LEN]) AUDIT_MUST_CHECK;
@@ -276,8 +364,10 @@ bool audit_rec_str(const struct audit_rec *r, const char *key, char *out, size_t
 typedef int (*audit_walk_fn)(const struct audit_rec *r, void *arg);
 
 struct audit_verify {
-    /* in */
-    EVP_PKEY *pubkey; /* NULL: checkpoint signatures are not checked */
+    /* in: the public keys checkpoints may be signed with (several across an
+     * audit key rotation); none: signatures are not checked */
+    EVP_PKEY *pubkeys[AUDIT_MAX_PUBKEYS];
+    unsigned npubkeys;
     /* out: summary */
     unsigned segments;
     uint64_t records;
@@ -294,11 +384,11 @@ struct audit_verify {
 
 /*
  * Walk every segment in dir in order, checking lengths, sequence
- * continuity, segment headers, the hash chain and (with v->pubkey) every
+ * continuity, segment headers, the hash chain and (with v->pubkeys) every
  * checkpoint signature; call fn (may be NULL) for each good record.
  * Returns 0 when the whole log is good, 1 at the first bad record (v says
- * where and what), -1 when dir cannot be read (v->what says why), or fn's
- * non-zero value when fn stopped the walk.
+ * where and what), -1 when dir cannot be read (v->what says why), or 2 when
+ * fn returned non-zero to stop the walk early.
  */
 int audit_walk(const char *dir, struct audit_verify *v, audit_walk_fn fn, void *arg);
 

@@ -126,8 +126,8 @@ long audit_list_segments(const char *dir, uint64_t **first_seqs)
 }
 
 /* See audit.h. */
-void audit_checkpoint_message(uint64_t seq, int64_t ts_us, const uint8_t chain[AUDIT_HASH_LEN],
-                              uint8_t out[AUDIT_CP_MSG_LEN])
+size_t audit_checkpoint_message(uint64_t seq, int64_t ts_us, const uint8_t chain[AUDIT_HASH_LEN],
+                                const char *why, size_t whylen, uint8_t out[AUDIT_CP_MSG_MAX])
 {
     size_t o = sizeof(AUDIT_SIGN_DOMAIN) - 1;
     memcpy(out, AUDIT_SIGN_DOMAIN, o);
@@ -136,6 +136,12 @@ void audit_checkpoint_message(uint64_t seq, int64_t ts_us, const uint8_t chain[A
     for (int i = 7; i >= 0; i--)
         out[o++] = (uint8_t)((uint64_t)ts_us >> (8 * i));
     memcpy(out + o, chain, AUDIT_HASH_LEN);
+    o += AUDIT_HASH_LEN;
+    if (whylen > AUDIT_CP_WHY_MAX)
+        whylen = AUDIT_CP_WHY_MAX;
+    out[o++] = (uint8_t)whylen;
+    memcpy(out + o, why, whylen);
+    return o + whylen;
 }
 
 /* See audit.h. */
@@ -197,6 +203,149 @@ static bool all_zero(const uint8_t *buf, size_t len, size_t off)
     return true;
 }
 
+/* Big-endian unsigned integer of w bytes. */
+static uint64_t be(const uint8_t *p, unsigned w)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < w; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/*
+ * True when p[0..n) is exactly one msgpack object whose every declared
+ * length and element count fits in the bytes that are there.  msgpack-c
+ * allocates for a container's declared count before it looks at the data,
+ * so a damaged or hostile header ("map of 2^31 entries") must be stopped
+ * here: after this check its allocation is bounded by n.
+ */
+static bool mp_sane(const uint8_t *p, size_t n)
+{
+    uint64_t items = 1; /* objects still to read */
+    size_t pos = 0;
+
+    while (items > 0) {
+        if (pos >= n)
+            return false;
+        uint8_t b = p[pos++];
+        unsigned w = 0;    /* bytes of length/count after the tag */
+        uint64_t skip = 0; /* fixed payload bytes */
+        int kind = 0;      /* 0 scalar, 1 array, 2 map, 3 str/bin, 4 ext (+1 type byte) */
+        items--;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+            continue;
+        if (b >= 0x80 && b <= 0x8f) {
+            kind = 2;
+            skip = b & 0x0f;
+        } else if (b >= 0x90 && b <= 0x9f) {
+            kind = 1;
+            skip = b & 0x0f;
+        } else if (b >= 0xa0 && b <= 0xbf) {
+            kind = 3;
+            skip = b & 0x1f;
+        } else {
+            switch (b) {
+            case 0xc4:
+            case 0xd9:
+                kind = 3;
+                w = 1;
+                break;
+            case 0xc5:
+            case 0xda:
+                kind = 3;
+                w = 2;
+                break;
+            case 0xc6:
+            case 0xdb:
+                kind = 3;
+                w = 4;
+                break;
+            case 0xc7:
+                kind = 4;
+                w = 1;
+                break;
+            case 0xc8:
+                kind = 4;
+                w = 2;
+                break;
+            case 0xc9:
+                kind = 4;
+                w = 4;
+                break;
+            case 0xca:
+            case 0xce:
+            case 0xd2:
+                skip = 4;
+                break;
+            case 0xcb:
+            case 0xcf:
+            case 0xd3:
+                skip = 8;
+                break;
+            case 0xcc:
+            case 0xd0:
+                skip = 1;
+                break;
+            case 0xcd:
+            case 0xd1:
+                skip = 2;
+                break;
+            case 0xd4:
+                skip = 2;
+                break;
+            case 0xd5:
+                skip = 3;
+                break;
+            case 0xd6:
+                skip = 5;
+                break;
+            case 0xd7:
+                skip = 9;
+                break;
+            case 0xd8:
+                skip = 17;
+                break;
+            case 0xdc:
+                kind = 1;
+                w = 2;
+                break;
+            case 0xdd:
+                kind = 1;
+                w = 4;
+                break;
+            case 0xde:
+                kind = 2;
+                w = 2;
+                break;
+            case 0xdf:
+                kind = 2;
+                w = 4;
+                break;
+            default:
+                return false; /* 0xc1: never used */
+            }
+        }
+        if (w > 0) {
+            if (w > n - pos)
+                return false;
+            skip = be(p + pos, w);
+            pos += w;
+        }
+        if (kind == 1 || kind == 2) {
+            items += kind == 2 ? 2 * skip : skip;
+            if (items > n - pos) /* every object takes at least one byte */
+                return false;
+            continue;
+        }
+        if (kind == 4)
+            skip++; /* the ext type byte */
+        if (skip > n - pos)
+            return false;
+        pos += (size_t)skip;
+    }
+    return pos == n;
+}
+
 /* See audit.h. */
 enum audit_parse audit_rec_parse(const uint8_t *buf, size_t len, size_t off, msgpack_unpacked *u,
                                  struct audit_rec *r, size_t *used, char *why, size_t whylen)
@@ -221,7 +370,8 @@ enum audit_parse audit_rec_parse(const uint8_t *buf, size_t len, size_t off, msg
         return AUDIT_PARSE_TORN;
     }
     const uint8_t *p = buf + off + 4;
-    if (msgpack_unpack_next(u, (const char *)p, plen, &consumed) != MSGPACK_UNPACK_SUCCESS ||
+    if (!mp_sane(p, plen) ||
+        msgpack_unpack_next(u, (const char *)p, plen, &consumed) != MSGPACK_UNPACK_SUCCESS ||
         consumed != plen) {
         snprintf(why, whylen, "payload is not one msgpack object of %zu bytes", plen);
         return AUDIT_PARSE_BAD;
@@ -289,6 +439,48 @@ bool audit_rec_str(const struct audit_rec *r, const char *key, char *out, size_t
     return true;
 }
 
+/* The field names each record type may carry (NULL-terminated lists). */
+static const char *const *const type_fields[AUDIT_TYPE_MAX + 1] = {
+    [AUDIT_SEGMENT] = (const char *const[]){"v", NULL},
+    [AUDIT_CHECKPOINT] = (const char *const[]){"upto", "chain", "why", "key", "sig", NULL},
+    [AUDIT_REQUEST] =
+        (const char *const[]){"mti", "pan", "stan", "rrn", "acquirer", "terminal", "merchant",
+                              "mcc", "amount", "currency", "link", "standin", NULL},
+    [AUDIT_ANSWER] =
+        (const char *const[]){"mti", "pan", "stan", "rrn", "acquirer", "terminal", "merchant",
+                              "mcc", "amount", "currency", "rc", "approval", "rule", "policy",
+                              "latency_us", "link", "standin", NULL},
+    [AUDIT_LINK] = (const char *const[]){"event", "link", "peer", "reason", NULL},
+    [AUDIT_RELOAD] = (const char *const[]){"result", "reason", NULL},
+    [AUDIT_KEY_CHANGE] = (const char *const[]){"key", "kcv", NULL},
+    [AUDIT_OPERATOR] = (const char *const[]){"who", "action", "detail", NULL},
+    [AUDIT_DAEMON] = (const char *const[]){"event", "pid", "detail", NULL},
+};
+
+/*
+ * Every field name of r belongs to its type, none twice.  Returns NULL or a
+ * static description of the first offence (the name is copied into name).
+ */
+static const char *check_fields(const struct audit_rec *r, char *name, size_t cap)
+{
+    const msgpack_object_map *m = &r->fields->via.map;
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object_str *k = &m->ptr[i].key.via.str;
+        const char *const *f = type_fields[r->type];
+        snprintf(name, cap, "%.*s", (int)(k->size < 40 ? k->size : 40), k->ptr);
+        for (; *f != NULL; f++)
+            if (strlen(*f) == k->size && memcmp(*f, k->ptr, k->size) == 0)
+                break;
+        if (*f == NULL)
+            return "is not a field of this record type";
+        for (uint32_t j = 0; j < i; j++)
+            if (m->ptr[j].key.via.str.size == k->size &&
+                memcmp(m->ptr[j].key.via.str.ptr, k->ptr, k->size) == 0)
+                return "appears twice";
+    }
+    return NULL;
+}
+
 /* Record the first problem in v; returns 1 (audit_walk's "bad" status). */
 static int bad(struct audit_verify *v, const char *seg, uint64_t off, uint64_t seq, const char *fmt,
                ...) __attribute__((format(printf, 5, 6)));
@@ -307,13 +499,14 @@ static int bad(struct audit_verify *v, const char *seg, uint64_t off, uint64_t s
 
 /* Check a checkpoint record against the chain and, with a key, its signature. */
 static int check_checkpoint(struct audit_verify *v, const struct audit_rec *r, const char *seg,
-                            const uint8_t key_id[AUDIT_KEY_ID_LEN])
+                            const uint8_t key_ids[][AUDIT_KEY_ID_LEN])
 {
     const msgpack_object *upto = audit_rec_field(r, "upto");
     const msgpack_object *chain = audit_rec_field(r, "chain");
     const msgpack_object *key = audit_rec_field(r, "key");
     const msgpack_object *sig = audit_rec_field(r, "sig");
-    uint8_t msg[AUDIT_CP_MSG_LEN];
+    const msgpack_object *why = audit_rec_field(r, "why");
+    uint8_t msg[AUDIT_CP_MSG_MAX];
 
     if (upto == NULL || upto->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
         upto->via.u64 != r->seq - 1)
@@ -322,20 +515,27 @@ static int check_checkpoint(struct audit_verify *v, const struct audit_rec *r, c
         chain->via.bin.size != AUDIT_HASH_LEN ||
         memcmp(chain->via.bin.ptr, r->prev, AUDIT_HASH_LEN) != 0)
         return bad(v, seg, r->offset, r->seq, "checkpoint 'chain' is not the chain hash");
+    if (why == NULL || why->type != MSGPACK_OBJECT_STR || why->via.str.size > AUDIT_CP_WHY_MAX)
+        return bad(v, seg, r->offset, r->seq, "checkpoint 'why' is missing or malformed");
     v->checkpoints++;
     v->last_checkpoint_seq = r->seq;
-    if (v->pubkey == NULL)
+    if (v->npubkeys == 0)
         return 0;
     if (sig == NULL || sig->type != MSGPACK_OBJECT_BIN || sig->via.bin.size == 0)
         return bad(v, seg, r->offset, r->seq, "checkpoint is not signed");
-    if (key == NULL || key->type != MSGPACK_OBJECT_BIN || key->via.bin.size != AUDIT_KEY_ID_LEN ||
-        memcmp(key->via.bin.ptr, key_id, AUDIT_KEY_ID_LEN) != 0)
+    unsigned k = v->npubkeys;
+    if (key != NULL && key->type == MSGPACK_OBJECT_BIN && key->via.bin.size == AUDIT_KEY_ID_LEN)
+        for (k = 0; k < v->npubkeys; k++)
+            if (memcmp(key->via.bin.ptr, key_ids[k], AUDIT_KEY_ID_LEN) == 0)
+                break;
+    if (k == v->npubkeys)
         return bad(v, seg, r->offset, r->seq, "checkpoint is signed by another key");
-    audit_checkpoint_message(r->seq, r->ts_us, r->prev, msg);
+    size_t mlen = audit_checkpoint_message(r->seq, r->ts_us, r->prev, why->via.str.ptr,
+                                           why->via.str.size, msg);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, v->pubkey) == 1 &&
+    int ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, v->pubkeys[k]) == 1 &&
              EVP_DigestVerify(ctx, (const unsigned char *)sig->via.bin.ptr, sig->via.bin.size, msg,
-                              sizeof(msg)) == 1;
+                              mlen) == 1;
     EVP_MD_CTX_free(ctx);
     if (!ok)
         return bad(v, seg, r->offset, r->seq, "checkpoint signature does not verify");
@@ -378,7 +578,7 @@ int audit_walk(const char *dir, struct audit_verify *v, audit_walk_fn fn, void *
     uint64_t *segs = NULL;
     uint64_t expect = 1;
     uint8_t last[AUDIT_HASH_LEN] = {0};
-    uint8_t key_id[AUDIT_KEY_ID_LEN] = {0};
+    uint8_t key_ids[AUDIT_MAX_PUBKEYS][AUDIT_KEY_ID_LEN];
     msgpack_unpacked u;
     int rc = 0;
 
@@ -388,10 +588,15 @@ int audit_walk(const char *dir, struct audit_verify *v, audit_walk_fn fn, void *
     v->bad_segment[0] = v->what[0] = '\0';
     v->bad_offset = v->bad_seq = 0;
     memset(v->head, 0, sizeof(v->head));
-    if (v->pubkey != NULL && audit_key_id(v->pubkey, key_id) != 0) {
-        snprintf(v->what, sizeof(v->what), "cannot compute the public key's id");
+    if (v->npubkeys > AUDIT_MAX_PUBKEYS) {
+        snprintf(v->what, sizeof(v->what), "more than %d public keys", AUDIT_MAX_PUBKEYS);
         return -1;
     }
+    for (unsigned k = 0; k < v->npubkeys; k++)
+        if (audit_key_id(v->pubkeys[k], key_ids[k]) != 0) {
+            snprintf(v->what, sizeof(v->what), "cannot compute the id of public key %u", k + 1);
+            return -1;
+        }
     long n = audit_list_segments(dir, &segs);
     if (n < 0) {
         snprintf(v->what, sizeof(v->what), "%s: %s", dir, strerror(errno));
@@ -454,7 +659,14 @@ int audit_walk(const char *dir, struct audit_verify *v, audit_walk_fn fn, void *
                                   : "segment header in the middle of a segment");
                 break;
             }
-            if (r.type == AUDIT_CHECKPOINT && (rc = check_checkpoint(v, &r, name, key_id)) != 0)
+            char fname[48];
+            const char *ferr = check_fields(&r, fname, sizeof(fname));
+            if (ferr != NULL) {
+                rc = bad(v, name, off, r.seq, "%s record: field '%s' %s", audit_type_name(r.type),
+                         fname, ferr);
+                break;
+            }
+            if (r.type == AUDIT_CHECKPOINT && (rc = check_checkpoint(v, &r, name, key_ids)) != 0)
                 break;
             if (v->records == 0)
                 v->first_seq = r.seq;
@@ -464,8 +676,10 @@ int audit_walk(const char *dir, struct audit_verify *v, audit_walk_fn fn, void *
             memcpy(v->head, r.hash, AUDIT_HASH_LEN);
             expect = r.seq + 1;
             off += used;
-            if (fn != NULL && (rc = fn(&r, arg)) != 0)
+            if (fn != NULL && fn(&r, arg) != 0) {
+                rc = 2;
                 break;
+            }
         }
         munmap((void *)buf, len);
     }

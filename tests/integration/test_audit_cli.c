@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "crypto/keystore.h"
 #include "tests/lib/audittest.h"
 #include "tests/lib/pgtest.h"
 #include "tests/lib/runcmd.h"
@@ -88,7 +89,7 @@ static void test_verify_ok(void **state)
     char want[512], head[65];
 
     memset(&v, 0, sizeof(v));
-    v.pubkey = f->key;
+    v.pubkeys[v.npubkeys++] = f->key;
     assert_int_equal(audit_walk(f->log, &v, NULL, NULL), 0);
     for (int i = 0; i < AUDIT_HASH_LEN; i++)
         snprintf(head + 2 * i, 3, "%02x", v.head[i]);
@@ -139,11 +140,18 @@ static void test_verify_bad(void **state)
     assert_int_equal(runcmd_lines(f->out), 21);
     assert_non_null(strstr(f->out, want));
 
+    /* several keys may be given (rotation): any of them may have signed */
+    assert_int_equal(
+        ctl(f, "2>&1", "verify --dir %s --pubkey %s --pubkey %s", f->log, f->other, f->pem), 1);
+    assert_string_equal(f->out, want);
+
     /* put it back: good again */
     b[off20 + rl20 - 1] ^= 1;
     audittest_write(p, b, len);
     free(b);
     assert_int_equal(ctl(f, "2>&1", "verify --dir %s --pubkey %s", f->log, f->pem), 0);
+    assert_int_equal(
+        ctl(f, "2>&1", "verify --dir %s --pubkey %s --pubkey %s", f->log, f->other, f->pem), 0);
 
     /* a key file that is not a key is a usage/configuration problem */
     assert_int_equal(ctl(f, "2>&1", "verify --dir %s --pubkey %s/log", f->log, f->dir), 2);
@@ -242,12 +250,66 @@ static void test_usage(void **state)
 {
     struct fixture *f = *state;
     assert_int_equal(ctl(f, "2>&1", "%s", ""), 2);
-    assert_non_null(strstr(f->out, "usage: cardgatectl audit verify|dump|find"));
+    assert_non_null(strstr(f->out, "usage: cardgatectl audit verify|dump|find|pubkey"));
     assert_int_equal(ctl(f, "2>&1", "frobnicate"), 2);
     assert_int_equal(ctl(f, "2>&1", "verify"), 2);
     assert_int_equal(ctl(f, "2>&1", "verify --dir %s extra", f->log), 2);
     assert_int_equal(ctl(f, "2>&1", "verify --help"), 0);
-    assert_non_null(strstr(f->out, "usage: cardgatectl audit verify --dir DIR [--pubkey FILE]"));
+    assert_non_null(strstr(f->out, "usage: cardgatectl audit verify --dir DIR [--pubkey FILE]..."));
+}
+
+/*
+ * The key store's audit-sign key signs the log; `audit pubkey` exports the
+ * public half an auditor verifies with.
+ */
+static void test_keystore_key(void **state)
+{
+    struct fixture *f = *state;
+    char mkf[4200], store[4200], pub[4200], klog[4200], err[512];
+    uint8_t mk[KS_MASTER_LEN];
+
+    snprintf(mkf, sizeof(mkf), "%s/master", f->dir);
+    snprintf(store, sizeof(store), "%s/keys", f->dir);
+    snprintf(pub, sizeof(pub), "%s/ks.pub", f->dir);
+    snprintf(klog, sizeof(klog), "%s/klog", f->dir);
+    char cmd[9000];
+    snprintf(cmd, sizeof(cmd), "%s key init-master --master %s 2>&1", f->prog, mkf);
+    assert_int_equal(runcmd_capture(cmd, f->out, OUTCAP), 0);
+    snprintf(cmd, sizeof(cmd),
+             "%s key generate --store %s --master %s --name ph --type pan-hash 2>&1", f->prog,
+             store, mkf);
+    assert_int_equal(runcmd_capture(cmd, f->out, OUTCAP), 0);
+
+    /* no audit-sign key yet */
+    assert_int_equal(ctl(f, "2>&1", "pubkey --store %s --master %s", store, mkf), 1);
+    assert_non_null(strstr(f->out, "no audit-sign key"));
+
+    snprintf(cmd, sizeof(cmd),
+             "%s key generate --store %s --master %s --name audit1 --type audit-sign 2>&1", f->prog,
+             store, mkf);
+    assert_int_equal(runcmd_capture(cmd, f->out, OUTCAP), 0);
+    assert_int_equal(ctl(f, "2>&1", "pubkey --store %s --master %s", store, mkf), 0);
+    assert_true(strncmp(f->out, "-----BEGIN PUBLIC KEY-----\n", 27) == 0);
+    FILE *fp = fopen(pub, "w");
+    assert_non_null(fp);
+    fputs(f->out, fp);
+    fclose(fp);
+    assert_int_equal(ctl(f, "2>&1", "pubkey --store %s --master %s --hex", store, mkf), 0);
+    assert_int_equal(strlen(f->out), 65);
+    assert_int_equal(strspn(f->out, "0123456789abcdef"), 64);
+
+    /* the daemon's side: the key from the store signs a log */
+    assert_int_equal(ks_master_load(mkf, mk, err, sizeof(err)), 0);
+    struct keyset *ks = keyset_load(store, mk, err, sizeof(err));
+    assert_non_null(ks);
+    EVP_PKEY *k = audit_signing_key(ks, err, sizeof(err));
+    assert_non_null(k);
+    keyset_unref(ks);
+    audittest_write_log(klog, 10, 64 << 10, k);
+    EVP_PKEY_free(k);
+    assert_int_equal(ctl(f, "2>&1", "verify --dir %s --pubkey %s", klog, pub), 0);
+    assert_non_null(strstr(f->out, " 1 signatures verified"));
+    assert_int_equal(ctl(f, "2>&1", "verify --dir %s --pubkey %s", klog, f->pem), 1);
 }
 
 int main(void)
@@ -258,6 +320,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
         cmocka_unit_test_setup_teardown(test_find, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keystore_key, setup, teardown),
     };
     return cmocka_run_group_tests_name("audit_cli", tests, NULL, NULL);
 }

@@ -11,11 +11,16 @@
 
 #include <cmocka.h>
 
+#include "iso8583/iso8583.h"
 #include "tests/lib/audittest.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SEG_SMALL (64u << 10) /* a few hundred records per segment */
@@ -91,7 +96,8 @@ static int collect(const struct audit_rec *r, void *arg)
 static int walk(const char *dir, EVP_PKEY *pub, struct audit_verify *v, struct seen *s)
 {
     memset(v, 0, sizeof(*v));
-    v->pubkey = pub;
+    if (pub != NULL)
+        v->pubkeys[v->npubkeys++] = pub;
     return audit_walk(dir, v, s != NULL ? collect : NULL, s);
 }
 
@@ -471,6 +477,77 @@ static void test_no_clear_pan(void **state)
     free(b);
 }
 
+/* A decoded message goes in whole; only the audited fields, masked, come out. */
+static void test_tx_from_iso(void **state)
+{
+    struct fixture *f = *state;
+    struct iso_msg *m = malloc(sizeof(*m));
+    struct audit_tx tx;
+    static const uint8_t pinblock[8] = {0x04, 0x12, 0x34, 0xFE, 0xDC, 0xBA, 0x98, 0x76};
+    static const struct {
+        int n;
+        const char *v;
+    } fields[] = {
+        {2, "4111111111111111"},
+        {4, "000000012500"},
+        {11, "000123"},
+        {14, "2912"},
+        {18, "5411"},
+        {32, "123456"},
+        {35, "4111111111111111=2912101000009753"},
+        {37, "632712345678"},
+        {41, "TERM01  "},
+        {42, "MERCHANT000004\x01"},
+        {49, "978"},
+    };
+
+    assert_non_null(m);
+    iso_msg_init(m);
+    assert_int_equal(iso_set_mti(m, "0100"), 0);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        assert_int_equal(iso_set(m, fields[i].n, fields[i].v, strlen(fields[i].v)), 0);
+    assert_int_equal(iso_set(m, 52, pinblock, sizeof(pinblock)), 0);
+    audit_tx_from_iso(&tx, m, "visa#1");
+    assert_string_equal(tx.mti, "0100");
+    assert_string_equal(tx.pan.masked, "411111******1111");
+    assert_int_equal(tx.amount, 12500);
+    assert_string_equal(tx.stan, "000123");
+    assert_string_equal(tx.rrn, "632712345678");
+    assert_string_equal(tx.terminal, "TERM01");
+    assert_string_equal(tx.merchant, "MERCHANT000004?");
+    assert_string_equal(tx.mcc, "5411");
+    assert_string_equal(tx.acquirer, "123456");
+    assert_string_equal(tx.currency, "978");
+    assert_string_equal(tx.response_code, "");
+    assert_string_equal(tx.link, "visa#1");
+
+    struct audit_writer *w = open_writer(f->dir, f->key, AUDIT_SYNC_NONE);
+    assert_int_equal(audit_request(w, &tx), 0);
+    assert_int_equal(iso_set_mti(m, "0110"), 0);
+    assert_int_equal(iso_set(m, 39, "00", 2), 0);
+    assert_int_equal(iso_set(m, 38, "A1B2C3", 6), 0);
+    assert_int_equal(iso_set(m, 4, "12x", 3), 0); /* malformed: 0, not garbage */
+    audit_tx_from_iso(&tx, m, NULL);
+    assert_string_equal(tx.response_code, "00");
+    assert_string_equal(tx.approval_code, "A1B2C3");
+    assert_int_equal(tx.amount, 0);
+    assert_int_equal(audit_answer(w, &tx), 0);
+    assert_int_equal(audit_writer_close(w), 0);
+    free(m);
+
+    char p[4200];
+    size_t len;
+    audittest_nth_seg(f->dir, 0, p, sizeof(p));
+    uint8_t *b = audittest_read(p, &len);
+    assert_null(memmem(b, len, "4111111111111111", 16));
+    assert_null(memmem(b, len, "=2912", 5));
+    assert_null(memmem(b, len, "0009753", 7));
+    assert_null(memmem(b, len, pinblock, sizeof(pinblock)));
+    assert_null(memmem(b, len, "2912", 4));
+    assert_non_null(memmem(b, len, "411111******1111", 16));
+    free(b);
+}
+
 /* Key changes carry a KCV, never anything that looks like key material. */
 static void test_kcv_only(void **state)
 {
@@ -511,6 +588,17 @@ static void test_sync_policy(void **state)
     assert_int_equal(audit_flush(w), 0); /* nothing new: no sync */
     audit_get_stats(w, &st);
     assert_int_equal(st.syncs, 1);
+
+    /* reload: the policy changes, the directory may not */
+    struct audit_writer_conf rc = {.dir = dir, .segment_size = SEG_SMALL, .sync = AUDIT_SYNC_BATCH};
+    assert_int_equal(audit_writer_reconfigure(w, &rc), 0);
+    snprintf(tx.response_code, sizeof(tx.response_code), "51");
+    assert_int_equal(audit_answer(w, &tx), 0);
+    assert_int_equal(audit_flush(w), 0);
+    audit_get_stats(w, &st);
+    assert_int_equal(st.syncs, 2);
+    rc.dir = f->dir;
+    assert_int_equal(audit_writer_reconfigure(w, &rc), -1);
     assert_int_equal(audit_writer_close(w), 0);
 
     snprintf(dir, sizeof(dir), "%s/b", f->dir);
@@ -568,6 +656,203 @@ static void test_unsigned(void **state)
     assert_int_equal(walk(empty, NULL, &v, NULL), -1);
 }
 
+/* Rotating the signing key: the old key closes its records with a checkpoint. */
+static void test_key_rotation(void **state)
+{
+    struct fixture *f = *state;
+    EVP_PKEY *next = audittest_keygen();
+    struct audit_writer *w = open_writer(f->dir, f->key, AUDIT_SYNC_NONE);
+    struct audit_verify v;
+    struct audit_stats st;
+
+    assert_int_equal(audit_operator(w, "dave", "before", NULL), 0);
+    assert_int_equal(audit_writer_set_key(w, next), 0);
+    audit_get_stats(w, &st);
+    assert_int_equal(st.checkpoints, 1); /* signed with the old key */
+    assert_int_equal(audit_writer_set_key(w, next), 0);
+    audit_get_stats(w, &st);
+    assert_int_equal(st.checkpoints, 1); /* nothing new to cover */
+    assert_int_equal(audit_operator(w, "dave", "after", NULL), 0);
+    assert_int_equal(audit_writer_close(w), 0);
+
+    memset(&v, 0, sizeof(v));
+    v.pubkeys[v.npubkeys++] = f->key;
+    assert_int_equal(audit_walk(f->dir, &v, NULL, NULL), 1);
+    assert_non_null(strstr(v.what, "signed by another key"));
+    assert_int_equal(v.bad_seq, 5); /* the shutdown checkpoint */
+    assert_int_equal(v.signatures_ok, 1);
+    v.pubkeys[v.npubkeys++] = next;
+    assert_int_equal(audit_walk(f->dir, &v, NULL, NULL), 0);
+    assert_int_equal(v.signatures_ok, 2);
+    EVP_PKEY_free(next); /* the writer held its own reference */
+}
+
+/*
+ * A write that fails half-way (file size limit: a short write, then EFBIG)
+ * keeps the unwritten rest buffered; the retry writes it once, and the log
+ * verifies.
+ */
+static void test_write_failure_retry(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_writer_conf c = {.dir = f->dir, .segment_size = 1u << 20};
+    struct audit_writer *w = NULL;
+    struct audit_tx tx;
+    struct audit_verify v;
+    struct rlimit old, lim;
+    char p[4200];
+    size_t len;
+
+    assert_int_equal(audit_writer_open(&c, f->key, &w), 0);
+    for (unsigned i = 0; i < 200; i++) {
+        audittest_tx(&tx, i, "4111111111111111");
+        assert_int_equal(audit_request(w, &tx), 0);
+    }
+    assert_int_equal(audit_flush(w), 0);
+    audittest_nth_seg(f->dir, 0, p, sizeof(p));
+    free(audittest_read(p, &len));
+    for (unsigned i = 0; i < 50; i++) {
+        audittest_tx(&tx, i, "4111111111111111");
+        assert_int_equal(audit_request(w, &tx), 0);
+    }
+    size_t pending = audit_pending(w);
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = len + 1000;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = audit_flush(w);
+    size_t left = audit_pending(w);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(rc, -1);
+    assert_int_equal(left, pending - 1000); /* the short write's 1000 bytes are out */
+    assert_int_equal(audit_flush(w), 0);
+    assert_int_equal(audit_pending(w), 0);
+
+    /* the failure shows in the metrics */
+    struct audit_stats st;
+    char text[2048];
+    audit_get_stats(w, &st);
+    assert_int_equal(st.write_errors, 1);
+    size_t need = audit_stats_prometheus(&st, text, sizeof(text));
+    assert_true(need < sizeof(text));
+    assert_int_equal(strlen(text), need);
+    assert_non_null(strstr(text, "# TYPE cardgate_audit_write_errors_total counter\n"
+                                 "cardgate_audit_write_errors_total 1\n"));
+    char rec[64];
+    snprintf(rec, sizeof(rec), "\ncardgate_audit_records_total %llu\n",
+             (unsigned long long)st.records);
+    assert_non_null(strstr(text, rec));
+    /* too small a buffer: cut, terminated, and the needed length reported */
+    assert_int_equal(audit_stats_prometheus(&st, text, 10), need);
+    assert_int_equal(strlen(text), 9);
+
+    assert_int_equal(audit_writer_close(w), 0);
+    assert_int_equal(walk(f->dir, f->key, &v, NULL), 0);
+    assert_int_equal(v.last_seq, 1 + 250 + 1);
+}
+
+/*
+ * Any single bit flipped anywhere in a log that ends with a signed
+ * checkpoint is found: every bit of the last two records (the unchained
+ * tail), and a fixed-seed sample of bits elsewhere.
+ */
+static void test_every_bit_flip_found(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_verify v;
+    char p[4200];
+    size_t len, off, rl;
+    unsigned tried = 0;
+    uint32_t rnd = 12345;
+
+    audittest_write_log(f->dir, 8, SEG_SMALL, f->key);
+    assert_int_equal(walk(f->dir, f->key, &v, NULL), 0);
+    audittest_nth_seg(f->dir, 0, p, sizeof(p));
+    uint8_t *b = audittest_read(p, &len);
+    audittest_find_rec(b, len, v.last_seq - 1, &off, &rl);
+    int fd = open(p, O_WRONLY);
+    assert_true(fd >= 0);
+    for (size_t i = 0; i < len; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            rnd = rnd * 1103515245u + 12345u;
+            if (i < off && (rnd >> 16) % 64 != 0) /* 1 in 64 bits before the tail */
+                continue;
+            uint8_t x = b[i] ^ (uint8_t)(1u << bit);
+            assert_int_equal(pwrite(fd, &x, 1, (off_t)i), 1);
+            int rc = walk(f->dir, f->key, &v, NULL);
+            if (rc != 1)
+                fail_msg("bit %d of byte %zu flipped: walk returned %d", bit, i, rc);
+            assert_int_equal(pwrite(fd, &b[i], 1, (off_t)i), 1);
+            tried++;
+        }
+    }
+    close(fd);
+    free(b);
+    assert_int_equal(walk(f->dir, f->key, &v, NULL), 0);
+    assert_true(tried > 8 * (len - off));
+}
+
+/*
+ * Payloads whose headers declare more than the record holds (a map of 2^31
+ * entries, a 4 GiB string) are refused before msgpack-c would allocate for
+ * them; the writer refuses such a segment too.
+ */
+static void test_hostile_counts(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        const char *name;
+        uint8_t tail[8]; /* what follows [seq, ts, type, prev] */
+        size_t n;
+    } hostile[] = {
+        {"map32 of 2^31 entries", {0xdf, 0x7f, 0xff, 0xff, 0xff}, 5},
+        {"array32 of 2^32-1", {0xdd, 0xff, 0xff, 0xff, 0xff}, 5},
+        {"str32 of 4 GiB", {0x81, 0xdb, 0xff, 0xff, 0xff, 0xff}, 6},
+        {"bin32 of 2 GiB", {0x81, 0xc6, 0x7f, 0xff, 0xff, 0xff}, 6},
+        {"map16 of 65535", {0xde, 0xff, 0xff}, 3},
+        {"reserved tag 0xc1", {0x81, 0xc1, 0xc0}, 3},
+    };
+    for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+        char dir[4200], p[4200];
+        uint8_t rec[64] = {0, 0, 0, 0, 0x95, 0x01, 0x00, 0x01, 0xc4, 0x20};
+        size_t n = 10 + 32;
+        struct audit_verify v;
+        struct audit_writer_conf c = {.segment_size = SEG_SMALL};
+        struct audit_writer *w = NULL;
+
+        memcpy(rec + n, hostile[i].tail, hostile[i].n);
+        n += hostile[i].n;
+        rec[3] = (uint8_t)(n - 4);
+        snprintf(dir, sizeof(dir), "%s/h%zu", f->dir, i);
+        assert_int_equal(mkdir(dir, 0700), 0);
+        audittest_seg_path(dir, 1, p, sizeof(p));
+        audittest_write(p, rec, n);
+        if (walk(dir, f->key, &v, NULL) != 1 || strstr(v.what, "payload") == NULL)
+            fail_msg("%s: not refused (%s)", hostile[i].name, v.what);
+        c.dir = dir;
+        assert_int_equal(audit_writer_open(&c, f->key, &w), -1);
+    }
+}
+
+static int stop_at_3(const struct audit_rec *r, void *arg)
+{
+    (void)arg;
+    return r->seq == 3;
+}
+
+/* A callback can stop the walk early; audit_walk says so with 2. */
+static void test_walk_stop(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_verify v;
+    audittest_write_log(f->dir, 5, SEG_SMALL, f->key);
+    memset(&v, 0, sizeof(v));
+    assert_int_equal(audit_walk(f->dir, &v, stop_at_3, NULL), 2);
+    assert_int_equal(v.last_seq, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -578,10 +863,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_clear_pan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tx_from_iso, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kcv_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_interval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsigned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_walk_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_failure_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_bit_flip_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_counts, setup, teardown),
     };
     return cmocka_run_group_tests_name("audit", tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  * through audit_walk(), so dump and find also stop at the first bad record
  * and say so (exit 1).
  *
- *   verify --dir DIR [--pubkey FILE]
+ *   verify --dir DIR [--pubkey FILE]...
+ *       (--pubkey repeats: every key the log was signed with across rotations)
  *       one summary line and exit 0, or "audit BAD: segment S offset O seq N:
  *       what" and exit 1.
  *   dump --dir DIR [--from SEQ] [--to SEQ] [--json]
@@ -13,15 +14,22 @@
  *       one record per line: "seq=N ts=... type=T key=value ..." or one JSON
  *       object per line with --json; find prints "N records match" on stderr.
  *
+ *   pubkey [--store FILE] [--master FILE] [--hex]
+ *       the public half of the key store's audit-sign key, PEM (or 64 hex
+ *       digits), for auditors' --pubkey; --store/--master default as for
+ *       `cardgatectl key` ($CARDGATE_KEYSTORE, $CARDGATE_MASTER_KEY).
+ *
  * TIME is "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS[Z]" (UTC) or "@EPOCHSECONDS".
  */
 #include "common/util.h"
+#include "crypto/keystore.h"
 #include "daemon/audit.h"
 #include "tools/ctl/ctl.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,10 +296,10 @@ static int verify_main(int argc, char **argv)
                                          {"pubkey", required_argument, NULL, 'k'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *dir = NULL, *keyfile = NULL;
+    const char *dir = NULL;
     struct audit_verify v;
     char err[300], head[2 * AUDIT_HASH_LEN + 1];
-    int c;
+    int c, rc;
 
     memset(&v, 0, sizeof(v));
     optind = 1;
@@ -301,31 +309,40 @@ static int verify_main(int argc, char **argv)
             dir = optarg;
             break;
         case 'k':
-            keyfile = optarg;
+            if (v.npubkeys == AUDIT_MAX_PUBKEYS) {
+                fprintf(stderr, "cardgatectl audit: at most %d --pubkey\n", AUDIT_MAX_PUBKEYS);
+                rc = 2;
+                goto out;
+            }
+            if ((v.pubkeys[v.npubkeys] = audit_pubkey_load(optarg, err, sizeof(err))) == NULL) {
+                fprintf(stderr, "cardgatectl audit: %s\n", err);
+                rc = 2;
+                goto out;
+            }
+            v.npubkeys++;
             break;
         case 'h':
-            printf("usage: cardgatectl audit verify --dir DIR [--pubkey FILE]\n");
-            return 0;
+            printf("usage: cardgatectl audit verify --dir DIR [--pubkey FILE]...\n");
+            rc = 0;
+            goto out;
         default:
-            return 2;
+            rc = 2;
+            goto out;
         }
     }
     if (dir == NULL || optind != argc) {
-        fprintf(stderr, "usage: cardgatectl audit verify --dir DIR [--pubkey FILE]\n");
-        return 2;
+        fprintf(stderr, "usage: cardgatectl audit verify --dir DIR [--pubkey FILE]...\n");
+        rc = 2;
+        goto out;
     }
-    if (keyfile != NULL && (v.pubkey = audit_pubkey_load(keyfile, err, sizeof(err))) == NULL) {
-        fprintf(stderr, "cardgatectl audit: %s\n", err);
-        return 2;
-    }
-    int rc = walk_status(audit_walk(dir, &v, NULL, NULL), &v);
+    rc = walk_status(audit_walk(dir, &v, NULL, NULL), &v);
     if (rc == 0) {
         for (size_t i = 0; i < AUDIT_HASH_LEN; i++)
             snprintf(head + 2 * i, 3, "%02x", v.head[i]);
         printf("audit ok: %u segments, %" PRIu64 " records (seq %" PRIu64 "..%" PRIu64 "), %" PRIu64
                " checkpoints",
                v.segments, v.records, v.first_seq, v.last_seq, v.checkpoints);
-        if (v.pubkey != NULL)
+        if (v.npubkeys > 0)
             printf(", %" PRIu64 " signatures verified", v.signatures_ok);
         else
             printf(", signatures not checked (no --pubkey)");
@@ -339,7 +356,9 @@ static int verify_main(int argc, char **argv)
             printf(", ends with a checkpoint");
         printf(", head %s\n", head);
     }
-    EVP_PKEY_free(v.pubkey);
+out:
+    for (unsigned k = 0; k < v.npubkeys; k++)
+        EVP_PKEY_free(v.pubkeys[k]);
     return rc;
 }
 
@@ -446,10 +465,83 @@ static int list_main(int argc, char **argv, bool find)
     return rc;
 }
 
+static int pubkey_main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"store", required_argument, NULL, 's'},
+                                         {"master", required_argument, NULL, 'm'},
+                                         {"hex", no_argument, NULL, 'x'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    static const char usage[] =
+        "usage: cardgatectl audit pubkey [--store FILE] [--master FILE] [--hex]\n";
+    const char *store = getenv("CARDGATE_KEYSTORE"), *master = getenv("CARDGATE_MASTER_KEY");
+    bool hex = false;
+    uint8_t mk[KS_MASTER_LEN];
+    char err[512];
+    int c, rc = 1;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            store = optarg;
+            break;
+        case 'm':
+            master = optarg;
+            break;
+        case 'x':
+            hex = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (store == NULL)
+        store = "/etc/cardgate/keys";
+    if (crypto_init(err, sizeof(err)) != 0 || ks_master_load(master, mk, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cardgatectl audit: %s\n", err);
+        return 1;
+    }
+    struct keyset *ks = keyset_load(store, mk, err, sizeof(err));
+    OPENSSL_cleanse(mk, sizeof(mk));
+    if (ks == NULL) {
+        fprintf(stderr, "cardgatectl audit: %s\n", err);
+        return 1;
+    }
+    EVP_PKEY *k = audit_signing_key(ks, err, sizeof(err));
+    keyset_unref(ks);
+    if (k == NULL) {
+        fprintf(stderr, "cardgatectl audit: %s: %s\n", store, err);
+        return 1;
+    }
+    if (hex) {
+        uint8_t raw[32];
+        size_t n = sizeof(raw);
+        if (EVP_PKEY_get_raw_public_key(k, raw, &n) == 1) {
+            put_hex(stdout, raw, n);
+            putchar('\n');
+            rc = 0;
+        }
+    } else if (PEM_write_PUBKEY(stdout, k) == 1) {
+        rc = 0;
+    }
+    EVP_PKEY_free(k);
+    return rc;
+}
+
 /* See ctl.h. */
 int ctl_audit_main(int argc, char **argv)
 {
-    static const char usage[] = "usage: cardgatectl audit verify|dump|find ... (--help for each)\n";
+    static const char usage[] =
+        "usage: cardgatectl audit verify|dump|find|pubkey ... (--help for each)\n";
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
@@ -460,6 +552,8 @@ int ctl_audit_main(int argc, char **argv)
         return list_main(argc - 1, argv + 1, false);
     if (strcmp(argv[1], "find") == 0)
         return list_main(argc - 1, argv + 1, true);
+    if (strcmp(argv[1], "pubkey") == 0)
+        return pubkey_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         fputs(usage, stdout);
         return 0;
