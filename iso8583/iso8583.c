@@ -471,6 +471,31 @@ static void pack_bcd(const struct iso_fdef *fd, const uint8_t *src, size_t units
         *p = (uint8_t)(nibble_of(src[i]) << 4 | fd->pad_nib);
 }
 
+/*
+ * The structure inside a composite field: BER-TLV must be well-formed, a
+ * sub-bitmap field must split into its declared subfields.  Checked on
+ * decode and on encode, so what encodes always decodes.
+ */
+static int check_composite(const struct iso_dialect *d, int n, const uint8_t *p, size_t len,
+                           size_t start, struct iso_err *err)
+{
+    int r = 0;
+    if (d->f[n].comp == ISO_X_TLV) {
+        r = iso_tlv_validate(p, len, err);
+    } else if (d->f[n].comp == ISO_X_SUBBITMAP) {
+        struct iso_sub sub;
+        struct iso_view v = {p, (uint32_t)len};
+        r = iso_sub_parse(d, &v, &sub, err);
+    }
+    if (r == 0)
+        return 0;
+    char inner[sizeof(err->msg)];
+    memcpy(inner, err->msg, sizeof(inner));
+    if (strncmp(inner, "field ", 6) == 0) /* sub-bitmap errors name the subfield already */
+        return iso_fail(err, n, start, "%s (field at offset %zu)", inner, start);
+    return iso_fail(err, n, start, "field %d: %s (field at offset %zu)", n, inner, start);
+}
+
 /* decode field n at *off into m */
 static int get_field(const struct iso_dialect *d, int n, const uint8_t *buf, size_t len,
                      size_t *off, struct iso_msg *m, struct iso_err *err)
@@ -533,11 +558,8 @@ static int get_field(const struct iso_dialect *d, int n, const uint8_t *buf, siz
         snprintf(err->msg + l, sizeof(err->msg) - l, " at offset %zu", start);
         return -1;
     }
-    if (fd->comp == ISO_X_TLV && iso_tlv_validate(val, units, err) < 0) {
-        char inner[sizeof(err->msg)];
-        memcpy(inner, err->msg, sizeof(inner));
-        return iso_fail(err, n, start, "field %d: %s (field at offset %zu)", n, inner, start);
-    }
+    if (check_composite(d, n, val, units, start, err) < 0)
+        return -1;
     m->f[n].p = val;
     m->f[n].len = (uint32_t)units;
     *off += wb;
@@ -549,7 +571,8 @@ static int put_field(const struct iso_dialect *d, int n, const struct iso_view *
 {
     const struct iso_fdef *fd = &d->f[n];
     size_t start = *off;
-    if (iso_check_value(d, n, v->p, v->len, err) < 0)
+    if (iso_check_value(d, n, v->p, v->len, err) < 0 ||
+        check_composite(d, n, v->p, v->len, start, err) < 0)
         return -1;
     if (fd->lenkind != ISO_L_FIXED && put_prefix(fd, n, v->len, out, cap, off, err) < 0)
         return -1;

@@ -232,6 +232,13 @@ static void test_encode_errors(void **state)
     assert_int_equal(iso_encode(d, &m, out, sizeof(out), &olen, &err), -1);
     assert_string_equal(err.msg, "field 3: length 5 differs from fixed 6");
 
+    /* what encodes must decode: a malformed TLV is refused on encode too */
+    iso_clear(&m, 3);
+    assert_int_equal(iso_set(&m, 55, "1234", 4), 0);
+    assert_int_equal(iso_encode(d, &m, out, sizeof(out), &olen, &err), -1);
+    assert_string_equal(
+        err.msg, "field 55: TLV: tag 31: length 50 past the end at offset 0 (field at offset 12)");
+
     /* output too small is an error, not an overflow */
     iso_msg_init(&m);
     assert_int_equal(iso_set_mti(&m, "0100"), 0);
