@@ -175,13 +175,23 @@ static bool scan_ok(const uint8_t *p, size_t len, uint8_t want)
 {
     size_t i = 0;
     if (want == CC_DIGIT || want == CC_ANS) {
+        const bool dig = want == CC_DIGIT;
         for (; i + 8 <= len; i += 8) {
             uint64_t x;
             memcpy(&x, p + i, 8);
-            if (!(want == CC_DIGIT ? swar_digits(x) : swar_printable(x)))
-                break; /* ans may still be valid Latin-1: the table decides */
+            if (!(dig ? swar_digits(x) : swar_printable(x)))
+                goto slow; /* ans may still be valid Latin-1: the table decides */
         }
+        if (i < len) {
+            /* the tail in a word padded with a valid byte */
+            uint64_t x = SWAR_ONES * (dig ? '0' : ' ');
+            memcpy(&x, p + i, len - i);
+            if (!(dig ? swar_digits(x) : swar_printable(x)))
+                goto slow;
+        }
+        return true;
     }
+slow:;
     uint8_t acc = 0xFF;
     for (; i < len; i++)
         acc &= cclass[p[i]];
@@ -190,46 +200,27 @@ static bool scan_ok(const uint8_t *p, size_t len, uint8_t want)
 
 static const char *const type_names[] = {"n", "an", "ans", "b", "z", "x+n"};
 
-int iso_check_value(const struct iso_dialect *d, int n, const uint8_t *p, size_t len,
-                    struct iso_err *err)
+/* character class per type; 0 for b (anything goes) */
+static const uint8_t type_class[] = {CC_DIGIT, CC_AN, CC_ANS, 0, CC_Z, CC_DIGIT};
+
+/*
+ * The characters of a logical value (length already checked): the amount
+ * sign of x+n, then the type's class.  Branch-free scan first (the common
+ * case is valid data); only a bad value is scanned again to name the
+ * character.
+ */
+static int check_chars(const struct iso_fdef *fd, int n, const uint8_t *p, size_t len,
+                       struct iso_err *err)
 {
-    if (n < 2 || n > ISO_MAX_FIELD || !d->f[n].defined)
-        return iso_fail(err, n, 0, "field %d: not defined in dialect %s", n, d->name);
-    const struct iso_fdef *fd = &d->f[n];
-    size_t units = len;
+    uint8_t want = type_class[fd->type];
+    size_t i0 = 0;
     char cb[8];
     if (fd->type == ISO_T_XN) {
         if (len < 1 || (p[0] != 'C' && p[0] != 'D'))
             return iso_fail(err, n, 0, "field %d: amount sign must be 'C' or 'D'", n);
-        units = len - 1;
+        i0 = 1;
     }
-    if (fd->lenkind == ISO_L_FIXED ? units != fd->max : units > fd->max)
-        return iso_fail(err, n, 0, "field %d: length %zu %s %u", n, units,
-                        fd->lenkind == ISO_L_FIXED ? "differs from fixed" : "exceeds max", fd->max);
-    uint8_t want;
-    switch (fd->type) {
-    case ISO_T_N:
-    case ISO_T_XN:
-        want = CC_DIGIT;
-        break;
-    case ISO_T_AN:
-        want = CC_AN;
-        break;
-    case ISO_T_ANS:
-        want = CC_ANS;
-        break;
-    case ISO_T_Z:
-        want = CC_Z;
-        break;
-    default:
-        return 0;
-    }
-    /*
-     * Branch-free scan first (the common case is valid data); only a bad
-     * value is scanned again to name the character.
-     */
-    size_t i0 = fd->type == ISO_T_XN;
-    if (scan_ok(p + i0, len - i0, want))
+    if (want == 0 || scan_ok(p + i0, len - i0, want))
         return 0;
     for (size_t i = i0; i < len; i++)
         if (!(cclass[p[i]] & want)) {
@@ -241,6 +232,24 @@ int iso_check_value(const struct iso_dialect *d, int n, const uint8_t *p, size_t
     return 0;
 }
 
+int iso_check_value(const struct iso_dialect *d, int n, const uint8_t *p, size_t len,
+                    struct iso_err *err)
+{
+    if (n < 2 || n > ISO_MAX_FIELD || !d->f[n].defined)
+        return iso_fail(err, n, 0, "field %d: not defined in dialect %s", n, d->name);
+    const struct iso_fdef *fd = &d->f[n];
+    size_t units = len;
+    if (fd->type == ISO_T_XN) {
+        if (len < 1 || (p[0] != 'C' && p[0] != 'D'))
+            return iso_fail(err, n, 0, "field %d: amount sign must be 'C' or 'D'", n);
+        units = len - 1;
+    }
+    if (fd->lenkind == ISO_L_FIXED ? units != fd->max : units > fd->max)
+        return iso_fail(err, n, 0, "field %d: length %zu %s %u", n, units,
+                        fd->lenkind == ISO_L_FIXED ? "differs from fixed" : "exceeds max", fd->max);
+    return check_chars(fd, n, p, len, err);
+}
+
 /* ---- wire helpers ----------------------------------------------------- */
 
 static int prefix_digits(uint8_t lenkind)
@@ -250,7 +259,7 @@ static int prefix_digits(uint8_t lenkind)
 }
 
 /* bytes a length prefix takes on the wire */
-static size_t prefix_bytes(uint8_t lenkind, uint8_t lenc)
+static inline size_t prefix_bytes(uint8_t lenkind, uint8_t lenc)
 {
     int nd = prefix_digits(lenkind);
     switch (lenc) {
@@ -264,7 +273,7 @@ static size_t prefix_bytes(uint8_t lenkind, uint8_t lenc)
 }
 
 /* wire bytes of the data for a logical length (units as counted by the prefix) */
-static size_t data_bytes(const struct iso_fdef *fd, size_t len)
+static inline size_t data_bytes(const struct iso_fdef *fd, size_t len)
 {
     switch (fd->type) {
     case ISO_T_B:
@@ -552,7 +561,7 @@ static int get_field(const struct iso_dialect *d, int n, const uint8_t *buf, siz
         val = dst;
         m->scratch_used += units;
     }
-    if (iso_check_value(d, n, val, units, err) < 0) {
+    if (check_chars(fd, n, val, units, err) < 0) {
         err->offset = start;
         size_t l = strlen(err->msg);
         snprintf(err->msg + l, sizeof(err->msg) - l, " at offset %zu", start);
