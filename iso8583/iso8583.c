@@ -174,24 +174,21 @@ static inline bool swar_printable(uint64_t x)
 static bool scan_ok(const uint8_t *p, size_t len, uint8_t want)
 {
     size_t i = 0;
-    if (want == CC_DIGIT || want == CC_ANS) {
+    if ((want == CC_DIGIT || want == CC_ANS) && len >= 8) {
         const bool dig = want == CC_DIGIT;
-        for (; i + 8 <= len; i += 8) {
+        for (;; i += 8) {
+            /* the last word overlaps the one before: re-checking is harmless */
+            size_t at = i + 8 <= len ? i : len - 8;
             uint64_t x;
-            memcpy(&x, p + i, 8);
-            if (!(dig ? swar_digits(x) : swar_printable(x)))
-                goto slow; /* ans may still be valid Latin-1: the table decides */
+            memcpy(&x, p + at, 8);
+            if (!(dig ? swar_digits(x) : swar_printable(x))) {
+                i = at;
+                break; /* ans may still be valid Latin-1: the table decides */
+            }
+            if (at + 8 == len)
+                return true;
         }
-        if (i < len) {
-            /* the tail in a word padded with a valid byte */
-            uint64_t x = SWAR_ONES * (dig ? '0' : ' ');
-            memcpy(&x, p + i, len - i);
-            if (!(dig ? swar_digits(x) : swar_printable(x)))
-                goto slow;
-        }
-        return true;
     }
-slow:;
     uint8_t acc = 0xFF;
     for (; i < len; i++)
         acc &= cclass[p[i]];
