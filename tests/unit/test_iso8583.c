@@ -460,6 +460,10 @@ static void test_masking(void **state)
     assert_true(iso_dump_json(d, &m, true, out, sizeof(out)) > 0);
     assert_non_null(strstr(out, "\"2\":\"4761739001010119\""));
     assert_non_null(strstr(out, "\"5A\":\"4761739001010119\""));
+    /* a field 55 that is not TLV cannot be looked into, so it is masked whole */
+    assert_int_equal(iso_set(&m, 55, "\x5A\x09\x47\x61\x73\x90", 6), 0);
+    assert_true(iso_dump_json(d, &m, false, out, sizeof(out)) > 0);
+    assert_non_null(strstr(out, "\"55\":\"************\""));
     /* too small is an error, never a truncated dump */
     assert_int_equal(iso_dump_json(d, &m, false, out, 20), -1);
 }
