@@ -6,6 +6,9 @@
  */
 #include "common/log.h"
 #include "daemon/config.h"
+#include "daemon/server.h"
+
+#include <event2/event.h>
 
 #include <getopt.h>
 #include <stdio.h>
@@ -28,8 +31,15 @@ int main(int argc, char **argv)
 {
     const char *path = NULL;
     int check_only = 0, debug = 0, ch;
-    static struct cg_config cfg;
+    struct cg_config *cfg = malloc(sizeof(*cfg));
     struct conf_err err;
+    struct event_base *base;
+    struct server *srv;
+
+    if (cfg == NULL) {
+        fprintf(stderr, "cardgated: out of memory\n");
+        return 1;
+    }
 
     log_init("cardgated", LOG_LVL_INFO);
     while ((ch = getopt(argc, argv, "c:tdVh")) != -1) {
@@ -56,19 +66,51 @@ int main(int argc, char **argv)
     }
     if (path == NULL || optind != argc) {
         usage(stderr);
+        free(cfg);
         return 2;
     }
-    if (cg_config_load(path, &cfg, &err) != 0) {
+    if (cg_config_load(path, cfg, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
+        free(cfg);
         return 2;
     }
     if (check_only) {
-        printf("%s: configuration is valid (%u listener%s)\n", path, cfg.nlisteners,
-               cfg.nlisteners == 1 ? "" : "s");
+        printf("%s: configuration is valid (%u listener%s)\n", path, cfg->nlisteners,
+               cfg->nlisteners == 1 ? "" : "s");
+        free(cfg);
         return 0;
     }
-    log_set_level(debug ? LOG_LVL_DEBUG : (enum log_level)cfg.log_level);
-    log_warnx("serving is not built yet (see the 'cardgated core' issue); use -t to check "
-              "a configuration");
-    return 1;
+    if (debug)
+        cfg->log_level = LOG_LVL_DEBUG;
+    log_set_level((enum log_level)cfg->log_level);
+    base = event_base_new();
+    if (base == NULL) {
+        log_warnx("cannot create the event base");
+        free(cfg);
+        return 1;
+    }
+    srv = server_new(base, cfg); /* owns cfg from here */
+    if (srv == NULL) {
+        log_warnx("out of memory");
+        free(cfg);
+        event_base_free(base);
+        return 1;
+    }
+    log_info("cardgated %s starting with %s", CARDGATE_VERSION, path);
+    if (server_start(srv) != 0) {
+        log_warnx("cannot start (see above)");
+        server_free(srv);
+        event_base_free(base);
+        return 1;
+    }
+    if (event_base_dispatch(base) < 0) {
+        log_warnx("event loop failed");
+        server_free(srv);
+        event_base_free(base);
+        return 1;
+    }
+    log_info("stopped");
+    server_free(srv);
+    event_base_free(base);
+    return 0;
 }
