@@ -166,33 +166,36 @@ static inline bool swar_printable(uint64_t x)
            0;
 }
 
+/* the class table over p[0..n): true when every byte is in want */
+static inline bool table_ok(const uint8_t *p, size_t n, uint8_t want)
+{
+    uint8_t acc = 0xFF;
+    for (size_t i = 0; i < n; i++)
+        acc &= cclass[p[i]];
+    return (acc & want) != 0;
+}
+
 /*
  * true when every byte of p[0..len) is in class want.  Eight bytes at a
- * time for digits and printable text (the common fields), the class table
- * for the rest and for the tail.
+ * time: digits for n and z (a word holding a track separator falls back to
+ * the table), printable ASCII for ans (a word with Latin-1 falls back to
+ * the table); an and short values use the table.  The last word overlaps
+ * the one before it, which re-checks a few bytes and never reads outside.
  */
 static bool scan_ok(const uint8_t *p, size_t len, uint8_t want)
 {
-    size_t i = 0;
-    if ((want == CC_DIGIT || want == CC_ANS) && len >= 8) {
-        const bool dig = want == CC_DIGIT;
-        for (;; i += 8) {
-            /* the last word overlaps the one before: re-checking is harmless */
-            size_t at = i + 8 <= len ? i : len - 8;
-            uint64_t x;
-            memcpy(&x, p + at, 8);
-            if (!(dig ? swar_digits(x) : swar_printable(x))) {
-                i = at;
-                break; /* ans may still be valid Latin-1: the table decides */
-            }
-            if (at + 8 == len)
-                return true;
-        }
+    if (len < 8 || want == CC_AN)
+        return table_ok(p, len, want);
+    const bool text = want == CC_ANS;
+    for (size_t i = 0;; i += 8) {
+        size_t at = i + 8 <= len ? i : len - 8;
+        uint64_t x;
+        memcpy(&x, p + at, 8);
+        if (!(text ? swar_printable(x) : swar_digits(x)) && !table_ok(p + at, 8, want))
+            return false;
+        if (at + 8 == len)
+            return true;
     }
-    uint8_t acc = 0xFF;
-    for (; i < len; i++)
-        acc &= cclass[p[i]];
-    return (acc & want) != 0;
 }
 
 static const char *const type_names[] = {"n", "an", "ans", "b", "z", "x+n"};
@@ -558,7 +561,9 @@ static int get_field(const struct iso_dialect *d, int n, const uint8_t *buf, siz
         val = dst;
         m->scratch_used += units;
     }
-    if (check_chars(fd, n, val, units, err) < 0) {
+    /* BCD n and z digits were checked nibble by nibble while unpacking */
+    bool checked = fd->enc == ISO_E_BCD && fd->type != ISO_T_XN;
+    if (!checked && check_chars(fd, n, val, units, err) < 0) {
         err->offset = start;
         size_t l = strlen(err->msg);
         snprintf(err->msg + l, sizeof(err->msg) - l, " at offset %zu", start);
