@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "iso8583/iso8583.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +124,8 @@ static double median(double *v, size_t n)
     return v[n / 2];
 }
 
-int main(void)
+/* bench-codec [DIALECT...]: all built-in dialects by default */
+int main(int argc, char **argv)
 {
     static struct iso_msg m, dec;
     static uint8_t wire[ISO_MAX_MSG];
@@ -134,6 +136,11 @@ int main(void)
     printf("%-10s %6s %14s %14s %12s %12s\n", "dialect", "bytes", "decode msg/s", "encode msg/s",
            "allocs/dec", "allocs/enc");
     for (const char *const *name = iso_dialect_builtin_names(); *name; name++) {
+        bool wanted = argc < 2;
+        for (int a = 1; a < argc; a++)
+            wanted |= strcmp(argv[a], *name) == 0;
+        if (!wanted)
+            continue;
         struct iso_dialect *d = iso_dialect_builtin(*name, errbuf, sizeof(errbuf));
         if (d == NULL) {
             fprintf(stderr, "%s\n", errbuf);

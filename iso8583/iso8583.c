@@ -166,70 +166,61 @@ static inline bool swar_printable(uint64_t x)
            0;
 }
 
-/*
- * true when every byte of p[0..len) is in class want.  Eight bytes at a
- * time for digits and printable text (the common fields), the class table
- * for the rest and for the tail.
- */
-static bool scan_ok(const uint8_t *p, size_t len, uint8_t want)
+/* the class table over p[0..n): true when every byte is in want */
+static inline bool table_ok(const uint8_t *p, size_t n, uint8_t want)
 {
-    size_t i = 0;
-    if (want == CC_DIGIT || want == CC_ANS) {
-        for (; i + 8 <= len; i += 8) {
-            uint64_t x;
-            memcpy(&x, p + i, 8);
-            if (!(want == CC_DIGIT ? swar_digits(x) : swar_printable(x)))
-                break; /* ans may still be valid Latin-1: the table decides */
-        }
-    }
     uint8_t acc = 0xFF;
-    for (; i < len; i++)
+    for (size_t i = 0; i < n; i++)
         acc &= cclass[p[i]];
     return (acc & want) != 0;
 }
 
+/*
+ * true when every byte of p[0..len) is in class want.  Eight bytes at a
+ * time: digits for n and z (a word holding a track separator falls back to
+ * the table), printable ASCII for ans (a word with Latin-1 falls back to
+ * the table); an and short values use the table.  The last word overlaps
+ * the one before it, which re-checks a few bytes and never reads outside.
+ */
+static bool scan_ok(const uint8_t *p, size_t len, uint8_t want)
+{
+    if (len < 8 || want == CC_AN)
+        return table_ok(p, len, want);
+    const bool text = want == CC_ANS;
+    for (size_t i = 0;; i += 8) {
+        size_t at = i + 8 <= len ? i : len - 8;
+        uint64_t x;
+        memcpy(&x, p + at, 8);
+        if (!(text ? swar_printable(x) : swar_digits(x)) && !table_ok(p + at, 8, want))
+            return false;
+        if (at + 8 == len)
+            return true;
+    }
+}
+
 static const char *const type_names[] = {"n", "an", "ans", "b", "z", "x+n"};
 
-int iso_check_value(const struct iso_dialect *d, int n, const uint8_t *p, size_t len,
-                    struct iso_err *err)
+/* character class per type; 0 for b (anything goes) */
+static const uint8_t type_class[] = {CC_DIGIT, CC_AN, CC_ANS, 0, CC_Z, CC_DIGIT};
+
+/*
+ * The characters of a logical value (length already checked): the amount
+ * sign of x+n, then the type's class.  Branch-free scan first (the common
+ * case is valid data); only a bad value is scanned again to name the
+ * character.
+ */
+static int check_chars(const struct iso_fdef *fd, int n, const uint8_t *p, size_t len,
+                       struct iso_err *err)
 {
-    if (n < 2 || n > ISO_MAX_FIELD || !d->f[n].defined)
-        return iso_fail(err, n, 0, "field %d: not defined in dialect %s", n, d->name);
-    const struct iso_fdef *fd = &d->f[n];
-    size_t units = len;
+    uint8_t want = type_class[fd->type];
+    size_t i0 = 0;
     char cb[8];
     if (fd->type == ISO_T_XN) {
         if (len < 1 || (p[0] != 'C' && p[0] != 'D'))
             return iso_fail(err, n, 0, "field %d: amount sign must be 'C' or 'D'", n);
-        units = len - 1;
+        i0 = 1;
     }
-    if (fd->lenkind == ISO_L_FIXED ? units != fd->max : units > fd->max)
-        return iso_fail(err, n, 0, "field %d: length %zu %s %u", n, units,
-                        fd->lenkind == ISO_L_FIXED ? "differs from fixed" : "exceeds max", fd->max);
-    uint8_t want;
-    switch (fd->type) {
-    case ISO_T_N:
-    case ISO_T_XN:
-        want = CC_DIGIT;
-        break;
-    case ISO_T_AN:
-        want = CC_AN;
-        break;
-    case ISO_T_ANS:
-        want = CC_ANS;
-        break;
-    case ISO_T_Z:
-        want = CC_Z;
-        break;
-    default:
-        return 0;
-    }
-    /*
-     * Branch-free scan first (the common case is valid data); only a bad
-     * value is scanned again to name the character.
-     */
-    size_t i0 = fd->type == ISO_T_XN;
-    if (scan_ok(p + i0, len - i0, want))
+    if (want == 0 || scan_ok(p + i0, len - i0, want))
         return 0;
     for (size_t i = i0; i < len; i++)
         if (!(cclass[p[i]] & want)) {
@@ -241,6 +232,24 @@ int iso_check_value(const struct iso_dialect *d, int n, const uint8_t *p, size_t
     return 0;
 }
 
+int iso_check_value(const struct iso_dialect *d, int n, const uint8_t *p, size_t len,
+                    struct iso_err *err)
+{
+    if (n < 2 || n > ISO_MAX_FIELD || !d->f[n].defined)
+        return iso_fail(err, n, 0, "field %d: not defined in dialect %s", n, d->name);
+    const struct iso_fdef *fd = &d->f[n];
+    size_t units = len;
+    if (fd->type == ISO_T_XN) {
+        if (len < 1 || (p[0] != 'C' && p[0] != 'D'))
+            return iso_fail(err, n, 0, "field %d: amount sign must be 'C' or 'D'", n);
+        units = len - 1;
+    }
+    if (fd->lenkind == ISO_L_FIXED ? units != fd->max : units > fd->max)
+        return iso_fail(err, n, 0, "field %d: length %zu %s %u", n, units,
+                        fd->lenkind == ISO_L_FIXED ? "differs from fixed" : "exceeds max", fd->max);
+    return check_chars(fd, n, p, len, err);
+}
+
 /* ---- wire helpers ----------------------------------------------------- */
 
 static int prefix_digits(uint8_t lenkind)
@@ -250,7 +259,7 @@ static int prefix_digits(uint8_t lenkind)
 }
 
 /* bytes a length prefix takes on the wire */
-static size_t prefix_bytes(uint8_t lenkind, uint8_t lenc)
+static inline size_t prefix_bytes(uint8_t lenkind, uint8_t lenc)
 {
     int nd = prefix_digits(lenkind);
     switch (lenc) {
@@ -264,7 +273,7 @@ static size_t prefix_bytes(uint8_t lenkind, uint8_t lenc)
 }
 
 /* wire bytes of the data for a logical length (units as counted by the prefix) */
-static size_t data_bytes(const struct iso_fdef *fd, size_t len)
+static inline size_t data_bytes(const struct iso_fdef *fd, size_t len)
 {
     switch (fd->type) {
     case ISO_T_B:
@@ -471,6 +480,31 @@ static void pack_bcd(const struct iso_fdef *fd, const uint8_t *src, size_t units
         *p = (uint8_t)(nibble_of(src[i]) << 4 | fd->pad_nib);
 }
 
+/*
+ * The structure inside a composite field: BER-TLV must be well-formed, a
+ * sub-bitmap field must split into its declared subfields.  Checked on
+ * decode and on encode, so what encodes always decodes.
+ */
+static int check_composite(const struct iso_dialect *d, int n, const uint8_t *p, size_t len,
+                           size_t start, struct iso_err *err)
+{
+    int r = 0;
+    if (d->f[n].comp == ISO_X_TLV) {
+        r = iso_tlv_validate(p, len, err);
+    } else if (d->f[n].comp == ISO_X_SUBBITMAP) {
+        struct iso_sub sub;
+        struct iso_view v = {p, (uint32_t)len};
+        r = iso_sub_parse(d, &v, &sub, err);
+    }
+    if (r == 0)
+        return 0;
+    char inner[sizeof(err->msg)];
+    memcpy(inner, err->msg, sizeof(inner));
+    if (strncmp(inner, "field ", 6) == 0) /* sub-bitmap errors name the subfield already */
+        return iso_fail(err, n, start, "%s (field at offset %zu)", inner, start);
+    return iso_fail(err, n, start, "field %d: %s (field at offset %zu)", n, inner, start);
+}
+
 /* decode field n at *off into m */
 static int get_field(const struct iso_dialect *d, int n, const uint8_t *buf, size_t len,
                      size_t *off, struct iso_msg *m, struct iso_err *err)
@@ -527,17 +561,16 @@ static int get_field(const struct iso_dialect *d, int n, const uint8_t *buf, siz
         val = dst;
         m->scratch_used += units;
     }
-    if (iso_check_value(d, n, val, units, err) < 0) {
+    /* BCD n and z digits were checked nibble by nibble while unpacking */
+    bool checked = fd->enc == ISO_E_BCD && fd->type != ISO_T_XN;
+    if (!checked && check_chars(fd, n, val, units, err) < 0) {
         err->offset = start;
         size_t l = strlen(err->msg);
         snprintf(err->msg + l, sizeof(err->msg) - l, " at offset %zu", start);
         return -1;
     }
-    if (fd->comp == ISO_X_TLV && iso_tlv_validate(val, units, err) < 0) {
-        char inner[sizeof(err->msg)];
-        memcpy(inner, err->msg, sizeof(inner));
-        return iso_fail(err, n, start, "field %d: %s (field at offset %zu)", n, inner, start);
-    }
+    if (check_composite(d, n, val, units, start, err) < 0)
+        return -1;
     m->f[n].p = val;
     m->f[n].len = (uint32_t)units;
     *off += wb;
@@ -549,7 +582,8 @@ static int put_field(const struct iso_dialect *d, int n, const struct iso_view *
 {
     const struct iso_fdef *fd = &d->f[n];
     size_t start = *off;
-    if (iso_check_value(d, n, v->p, v->len, err) < 0)
+    if (iso_check_value(d, n, v->p, v->len, err) < 0 ||
+        check_composite(d, n, v->p, v->len, start, err) < 0)
         return -1;
     if (fd->lenkind != ISO_L_FIXED && put_prefix(fd, n, v->len, out, cap, off, err) < 0)
         return -1;

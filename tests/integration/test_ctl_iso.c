@@ -133,8 +133,10 @@ static const struct {
     {"{\"mti\":\"0100\",\"fields\":{\"200\":\"1\"}}",
      "cardgatectl iso: json: field key '200' not a field of dialect ascii87\n"},
     {"{\"mti\":\"0100\",\"fields\":{\"3\":\"000000\"}",
-     "cardgatectl iso: json: expected ',' or '}' at byte 37\n"},
+     "cardgatectl iso: json: offset 37: unterminated object\n"},
     {"{\"fields\":{}}", "cardgatectl iso: mti: missing\n"},
+    {"{\"mti\":\"0100\",\"fields\":{\"43\":\"\\u20AC\"}}",
+     "cardgatectl iso: field 43: character outside Latin-1\n"},
     {"{\"mti\":\"01000\"}", "cardgatectl iso: mti: want 4 digits\n"},
 };
 

@@ -232,6 +232,13 @@ static void test_encode_errors(void **state)
     assert_int_equal(iso_encode(d, &m, out, sizeof(out), &olen, &err), -1);
     assert_string_equal(err.msg, "field 3: length 5 differs from fixed 6");
 
+    /* what encodes must decode: a malformed TLV is refused on encode too */
+    iso_clear(&m, 3);
+    assert_int_equal(iso_set(&m, 55, "1234", 4), 0);
+    assert_int_equal(iso_encode(d, &m, out, sizeof(out), &olen, &err), -1);
+    assert_string_equal(
+        err.msg, "field 55: TLV: tag 31: length 50 past the end at offset 0 (field at offset 12)");
+
     /* output too small is an error, not an overflow */
     iso_msg_init(&m);
     assert_int_equal(iso_set_mti(&m, "0100"), 0);
@@ -453,6 +460,10 @@ static void test_masking(void **state)
     assert_true(iso_dump_json(d, &m, true, out, sizeof(out)) > 0);
     assert_non_null(strstr(out, "\"2\":\"4761739001010119\""));
     assert_non_null(strstr(out, "\"5A\":\"4761739001010119\""));
+    /* a field 55 that is not TLV cannot be looked into, so it is masked whole */
+    assert_int_equal(iso_set(&m, 55, "\x5A\x09\x47\x61\x73\x90", 6), 0);
+    assert_true(iso_dump_json(d, &m, false, out, sizeof(out)) > 0);
+    assert_non_null(strstr(out, "\"55\":\"************\""));
     /* too small is an error, never a truncated dump */
     assert_int_equal(iso_dump_json(d, &m, false, out, 20), -1);
 }

@@ -9,6 +9,7 @@
  *
  * Malformed input: exit 1 with the codec's field-naming error on stderr.
  */
+#include "common/json.h"
 #include "common/util.h"
 #include "iso8583/iso8583.h"
 #include "tools/ctl/ctl.h"
@@ -21,133 +22,63 @@
 
 #define IN_MAX (4 * ISO_MAX_MSG + 64)
 
-/* ---- a small JSON reader: objects and strings, nothing else ---------- */
+/* ---- encode: JSON (common/json tree) -> logical field values --------- */
 
-struct jp {
-    const char *s;
-    size_t i, n;
-    char err[256];
-    uint8_t *arena; /* decoded strings live here for the process lifetime */
+/*
+ * Where converted values live until the encode: one arena, filled front to
+ * back, so the message's views stay valid.
+ */
+struct enc {
+    uint8_t *arena;
     size_t used, cap;
+    char err[256];
 };
 
-static void jws(struct jp *j)
+static uint8_t *arena_take(struct enc *e, size_t n)
 {
-    while (j->i < j->n && isspace((unsigned char)j->s[j->i]))
-        j->i++;
-}
-
-static int jexpect(struct jp *j, char c)
-{
-    jws(j);
-    if (j->i >= j->n || j->s[j->i] != c) {
-        snprintf(j->err, sizeof(j->err), "json: expected '%c' at byte %zu", c, j->i);
-        return -1;
+    if (e->cap - e->used < n) {
+        snprintf(e->err, sizeof(e->err), "json: input too large");
+        return NULL;
     }
-    j->i++;
-    return 0;
+    uint8_t *p = e->arena + e->used;
+    e->used += n;
+    return p;
 }
 
-static int jpeek(struct jp *j)
+/* a JSON string (UTF-8) as Latin-1 bytes, which is what ISO 8583 text carries */
+static int latin1_value(struct enc *e, const char *what, const char *s, const uint8_t **out,
+                        size_t *len)
 {
-    jws(j);
-    return j->i < j->n ? (unsigned char)j->s[j->i] : -1;
-}
-
-/* a string into the arena (Latin-1: \u escapes must be <= 0xFF) */
-static int jstring(struct jp *j, const uint8_t **out, size_t *len)
-{
-    if (jexpect(j, '"') < 0)
+    size_t n = strlen(s), k = 0;
+    uint8_t *dst = arena_take(e, n);
+    if (dst == NULL)
         return -1;
-    uint8_t *dst = j->arena + j->used;
-    size_t k = 0;
-    while (j->i < j->n && j->s[j->i] != '"') {
-        if (j->used + k + 1 >= j->cap) {
-            snprintf(j->err, sizeof(j->err), "json: input too large");
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)s[i];
+        if (c < 0x80) {
+            dst[k++] = c;
+        } else if ((c == 0xC2 || c == 0xC3) && i + 1 < n && ((uint8_t)s[i + 1] & 0xC0) == 0x80) {
+            dst[k++] = (uint8_t)((c & 0x03) << 6 | ((uint8_t)s[++i] & 0x3F));
+        } else {
+            snprintf(e->err, sizeof(e->err), "%s: character outside Latin-1", what);
             return -1;
         }
-        unsigned char c = (unsigned char)j->s[j->i++];
-        if (c == '\\') {
-            if (j->i >= j->n)
-                break;
-            c = (unsigned char)j->s[j->i++];
-            switch (c) {
-            case 'n':
-                c = '\n';
-                break;
-            case 't':
-                c = '\t';
-                break;
-            case 'r':
-                c = '\r';
-                break;
-            case 'b':
-                c = '\b';
-                break;
-            case 'f':
-                c = '\f';
-                break;
-            case 'u': {
-                unsigned v = 0;
-                for (int q = 0; q < 4; q++) {
-                    int h = j->i < j->n ? j->s[j->i++] : 0;
-                    if (!isxdigit(h)) {
-                        snprintf(j->err, sizeof(j->err), "json: bad \\u escape");
-                        return -1;
-                    }
-                    v = v * 16 + (unsigned)(isdigit(h) ? h - '0' : (tolower(h) - 'a' + 10));
-                }
-                if (v > 0xFF) {
-                    snprintf(j->err, sizeof(j->err), "json: character U+%04X not in Latin-1", v);
-                    return -1;
-                }
-                c = (unsigned char)v;
-                break;
-            }
-            default:
-                break;
-            }
-        }
-        dst[k++] = c;
     }
-    if (j->i >= j->n) {
-        snprintf(j->err, sizeof(j->err), "json: unterminated string");
-        return -1;
-    }
-    j->i++;
-    j->used += k;
     *out = dst;
     *len = k;
     return 0;
 }
 
-/* ---- encode: JSON values -> logical field values ---------------------- */
-
-static uint8_t *arena_take(struct jp *j, size_t n)
+static int hex_value(struct enc *e, const char *what, const char *s, const uint8_t **out,
+                     size_t *len)
 {
-    if (j->cap - j->used < n)
-        return NULL;
-    uint8_t *p = j->arena + j->used;
-    j->used += n;
-    return p;
-}
-
-static int hex_value(struct jp *j, const uint8_t *s, size_t n, const uint8_t **out, size_t *len,
-                     const char *what)
-{
-    uint8_t *dst = arena_take(j, n / 2 + 1);
-    char *tmp = malloc(n + 1);
-    if (dst == NULL || tmp == NULL) {
-        free(tmp);
-        snprintf(j->err, sizeof(j->err), "%s: too large", what);
+    size_t cap = strlen(s) / 2 + 1;
+    uint8_t *dst = arena_take(e, cap);
+    if (dst == NULL)
         return -1;
-    }
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    long r = util_hex_decode(tmp, dst, n / 2 + 1);
-    free(tmp);
+    long r = util_hex_decode(s, dst, cap);
     if (r < 0) {
-        snprintf(j->err, sizeof(j->err), "%s: not even-length hex", what);
+        snprintf(e->err, sizeof(e->err), "%s: not even-length hex", what);
         return -1;
     }
     *out = dst;
@@ -155,112 +86,87 @@ static int hex_value(struct jp *j, const uint8_t *s, size_t n, const uint8_t **o
     return 0;
 }
 
-/* TLV object {"9F26":"hex", "70":{...}} -> BER-TLV bytes */
-static int tlv_object(struct jp *j, int field, const uint8_t **out, size_t *len, int depth)
+/* "12" -> 12 when the key is 1..3 digits, else -1 */
+static int key_number(const char *k)
+{
+    int n = 0;
+    size_t i;
+    for (i = 0; k[i] != '\0'; i++) {
+        if (i >= 3 || k[i] < '0' || k[i] > '9')
+            return -1;
+        n = n * 10 + (k[i] - '0');
+    }
+    return i == 0 ? -1 : n;
+}
+
+/* TLV object {"9F26":"hex", "70":{...}} -> BER-TLV bytes, in member order */
+static int tlv_object(struct enc *e, int field, const struct json *obj, const uint8_t **out,
+                      size_t *len)
 {
     uint8_t buf[ISO_MAX_MSG];
     size_t used = 0;
-    if (depth > 8 || jexpect(j, '{') < 0)
-        return -1;
-    if (jpeek(j) == '}') {
-        j->i++;
-        goto done;
-    }
-    for (;;) {
-        const uint8_t *k, *v;
-        size_t kl, vl;
+    for (size_t i = 0; i < obj->n; i++) {
+        const struct json *kid = &obj->kids[i];
         char what[48];
-        if (jstring(j, &k, &kl) < 0 || jexpect(j, ':') < 0)
-            return -1;
-        char tagtxt[12];
-        if (kl == 0 || kl > 8 || kl % 2) {
-            snprintf(j->err, sizeof(j->err), "field %d: bad TLV tag key", field);
-            return -1;
-        }
-        memcpy(tagtxt, k, kl);
-        tagtxt[kl] = '\0';
         char *end;
-        unsigned long tag = strtoul(tagtxt, &end, 16);
-        if (*end != '\0') {
-            snprintf(j->err, sizeof(j->err), "field %d: bad TLV tag '%s'", field, tagtxt);
+        unsigned long tag = strtoul(kid->key, &end, 16);
+        size_t kl = strlen(kid->key);
+        snprintf(what, sizeof(what), "field %d tag %.8s", field, kid->key);
+        if (*end != '\0' || kl == 0 || kl > 8 || kl % 2) {
+            snprintf(e->err, sizeof(e->err), "%s: bad TLV tag", what);
             return -1;
         }
-        snprintf(what, sizeof(what), "field %d tag %s", field, tagtxt);
-        if (jpeek(j) == '{') {
-            if (tlv_object(j, field, &v, &vl, depth + 1) < 0)
+        const uint8_t *v;
+        size_t vl;
+        if (kid->type == JSON_OBJECT) {
+            if (tlv_object(e, field, kid, &v, &vl) < 0)
                 return -1;
-        } else {
-            const uint8_t *s;
-            size_t sl;
-            if (jstring(j, &s, &sl) < 0 || hex_value(j, s, sl, &v, &vl, what) < 0)
-                return -1;
+        } else if (kid->type != JSON_STRING || hex_value(e, what, kid->text, &v, &vl) < 0) {
+            if (kid->type != JSON_STRING)
+                snprintf(e->err, sizeof(e->err), "%s: want a hex string or an object", what);
+            return -1;
         }
         long w = iso_tlv_put((uint32_t)tag, v, vl, buf + used, sizeof(buf) - used);
         if (w < 0) {
-            snprintf(j->err, sizeof(j->err), "%s: too large", what);
+            snprintf(e->err, sizeof(e->err), "%s: too large", what);
             return -1;
         }
         used += (size_t)w;
-        if (jpeek(j) == ',') {
-            j->i++;
-            continue;
-        }
-        if (jexpect(j, '}') < 0)
-            return -1;
-        break;
     }
-done : {
-    uint8_t *dst = arena_take(j, used);
-    if (dst == NULL) {
-        snprintf(j->err, sizeof(j->err), "field %d: too large", field);
+    uint8_t *dst = arena_take(e, used);
+    if (dst == NULL)
         return -1;
-    }
     memcpy(dst, buf, used);
     *out = dst;
     *len = used;
-}
     return 0;
 }
 
 /* field 90 parts object -> 42 digits, in the fixed part order */
-static int orig_object(struct jp *j, const uint8_t **out, size_t *len)
+static int orig_object(struct enc *e, int field, const struct json *obj, const uint8_t **out,
+                       size_t *len)
 {
     static const char *const names[] = {"mti", "stan", "datetime", "acquirer", "forwarder"};
     static const size_t widths[] = {4, 6, 10, 11, 11};
-    const uint8_t *part[5] = {0};
-    size_t plen[5] = {0};
-    if (jexpect(j, '{') < 0)
-        return -1;
-    while (jpeek(j) != '}') {
-        const uint8_t *k, *v;
-        size_t kl, vl;
-        if (jstring(j, &k, &kl) < 0 || jexpect(j, ':') < 0 || jstring(j, &v, &vl) < 0)
-            return -1;
-        size_t q;
-        for (q = 0; q < 5; q++)
-            if (strlen(names[q]) == kl && memcmp(names[q], k, kl) == 0)
-                break;
-        if (q == 5) {
-            snprintf(j->err, sizeof(j->err), "field 90: unknown part");
-            return -1;
-        }
-        part[q] = v;
-        plen[q] = vl;
-        if (jpeek(j) == ',')
-            j->i++;
-    }
-    j->i++;
-    uint8_t *dst = arena_take(j, 42);
+    uint8_t *dst = arena_take(e, 42);
     if (dst == NULL)
         return -1;
+    if (obj->n != 5) {
+        snprintf(e->err, sizeof(e->err),
+                 "field %d: want the parts mti, stan, datetime, acquirer, "
+                 "forwarder",
+                 field);
+        return -1;
+    }
     size_t off = 0;
     for (size_t q = 0; q < 5; q++) {
-        if (plen[q] != widths[q]) {
-            snprintf(j->err, sizeof(j->err), "field 90: part %s needs %zu digits", names[q],
+        const char *v = json_get_str(obj, names[q]);
+        if (v == NULL || strlen(v) != widths[q]) {
+            snprintf(e->err, sizeof(e->err), "field %d: part %s needs %zu digits", field, names[q],
                      widths[q]);
             return -1;
         }
-        memcpy(dst + off, part[q], widths[q]);
+        memcpy(dst + off, v, widths[q]);
         off += widths[q];
     }
     *out = dst;
@@ -269,149 +175,113 @@ static int orig_object(struct jp *j, const uint8_t **out, size_t *len)
 }
 
 /* sub-bitmap object {"2":"...", ...} -> bitmap + subfields */
-static int sub_object(struct jp *j, const struct iso_dialect *d, int field, const uint8_t **out,
-                      size_t *len)
+static int sub_object(struct enc *e, const struct iso_dialect *d, int field, const struct json *obj,
+                      const uint8_t **out, size_t *len)
 {
     struct iso_sub s;
     memset(&s, 0, sizeof(s));
-    if (jexpect(j, '{') < 0)
-        return -1;
-    while (jpeek(j) != '}') {
-        const uint8_t *k, *v;
-        size_t kl, vl;
-        if (jstring(j, &k, &kl) < 0 || jexpect(j, ':') < 0 || jstring(j, &v, &vl) < 0)
-            return -1;
-        int n = 0;
-        for (size_t q = 0; q < kl && q < 3; q++)
-            n = isdigit(k[q]) ? n * 10 + (k[q] - '0') : -1000;
-        if (n < 2 || n > ISO_MAX_SUB || kl > 2 || !d->sub[n].defined) {
-            snprintf(j->err, sizeof(j->err), "field %d: unknown subfield", field);
+    for (size_t i = 0; i < obj->n; i++) {
+        const struct json *kid = &obj->kids[i];
+        int n = key_number(kid->key);
+        char what[32];
+        snprintf(what, sizeof(what), "field %d.%.3s", field, kid->key);
+        if (n < 2 || n > ISO_MAX_SUB || !d->sub[n].defined || kid->type != JSON_STRING) {
+            snprintf(e->err, sizeof(e->err), "%s: not a string subfield of the dialect", what);
             return -1;
         }
-        if (d->sub[n].type == ISO_T_B) {
-            char what[32];
-            snprintf(what, sizeof(what), "field %d.%d", field, n);
-            if (hex_value(j, v, vl, &v, &vl, what) < 0)
-                return -1;
-        }
+        const uint8_t *v;
+        size_t vl;
+        if ((d->sub[n].type == ISO_T_B ? hex_value(e, what, kid->text, &v, &vl)
+                                       : latin1_value(e, what, kid->text, &v, &vl)) < 0)
+            return -1;
         s.bm |= 1ULL << (64 - n);
         s.f[n].p = v;
         s.f[n].len = (uint32_t)vl;
-        if (jpeek(j) == ',')
-            j->i++;
     }
-    j->i++;
-    uint8_t *dst = j->arena + j->used;
-    struct iso_err e;
-    long r = iso_sub_build(d, &s, dst, j->cap - j->used, &e);
+    struct iso_err err;
+    long r = iso_sub_build(d, &s, e->arena + e->used, e->cap - e->used, &err);
     if (r < 0) {
-        snprintf(j->err, sizeof(j->err), "%s", e.msg);
+        snprintf(e->err, sizeof(e->err), "%s", err.msg);
         return -1;
     }
-    j->used += (size_t)r;
-    *out = dst;
+    *out = e->arena + e->used;
     *len = (size_t)r;
+    e->used += (size_t)r;
     return 0;
 }
 
-static int parse_fields(struct jp *j, const struct iso_dialect *d, struct iso_msg *m)
+static int set_field(struct enc *e, const struct iso_dialect *d, struct iso_msg *m,
+                     const struct json *kid)
 {
-    if (jexpect(j, '{') < 0)
+    int n = key_number(kid->key);
+    if (n < 2 || n > ISO_MAX_FIELD || !d->f[n].defined || (n == 65 && d->tertiary)) {
+        snprintf(e->err, sizeof(e->err), "json: field key '%.8s' not a field of dialect %s",
+                 kid->key, d->name);
         return -1;
-    if (jpeek(j) == '}') {
-        j->i++;
-        return 0;
     }
-    for (;;) {
-        const uint8_t *k, *v;
-        size_t kl, vl;
-        if (jstring(j, &k, &kl) < 0 || jexpect(j, ':') < 0)
-            return -1;
-        int n = 0;
-        for (size_t q = 0; q < kl; q++)
-            n = q < 3 && isdigit(k[q]) ? n * 10 + (k[q] - '0') : -1000;
-        if (n < 2 || n > ISO_MAX_FIELD || !d->f[n].defined || n == 1 || (n == 65 && d->tertiary)) {
-            snprintf(j->err, sizeof(j->err), "json: field key '%.*s' not a field of dialect %s",
-                     (int)(kl > 8 ? 8 : kl), (const char *)k, d->name);
-            return -1;
-        }
-        const struct iso_fdef *fd = &d->f[n];
-        if (jpeek(j) == '{') {
-            int r = -1;
-            if (fd->comp == ISO_X_TLV)
-                r = tlv_object(j, n, &v, &vl, 0);
-            else if (fd->comp == ISO_X_ORIG)
-                r = orig_object(j, &v, &vl);
-            else if (fd->comp == ISO_X_SUBBITMAP)
-                r = sub_object(j, d, n, &v, &vl);
-            else
-                snprintf(j->err, sizeof(j->err), "field %d: not a composite field", n);
-            if (r < 0)
-                return -1;
-        } else {
-            if (jstring(j, &v, &vl) < 0)
-                return -1;
-            if (fd->type == ISO_T_B) {
-                char what[16];
-                snprintf(what, sizeof(what), "field %d", n);
-                if (hex_value(j, v, vl, &v, &vl, what) < 0)
-                    return -1;
-            }
-        }
-        if (iso_set(m, n, v, vl) < 0) {
-            snprintf(j->err, sizeof(j->err), "field %d: cannot set", n);
-            return -1;
-        }
-        if (jpeek(j) == ',') {
-            j->i++;
-            continue;
-        }
-        return jexpect(j, '}');
+    const struct iso_fdef *fd = &d->f[n];
+    const uint8_t *v = NULL;
+    size_t vl = 0;
+    char what[16];
+    snprintf(what, sizeof(what), "field %d", n);
+    int r;
+    if (kid->type == JSON_OBJECT) {
+        if (fd->comp == ISO_X_TLV)
+            r = tlv_object(e, n, kid, &v, &vl);
+        else if (fd->comp == ISO_X_ORIG)
+            r = orig_object(e, n, kid, &v, &vl);
+        else if (fd->comp == ISO_X_SUBBITMAP)
+            r = sub_object(e, d, n, kid, &v, &vl);
+        else
+            r = -1, snprintf(e->err, sizeof(e->err), "%s: not a composite field", what);
+    } else if (kid->type == JSON_STRING) {
+        r = fd->type == ISO_T_B ? hex_value(e, what, kid->text, &v, &vl)
+                                : latin1_value(e, what, kid->text, &v, &vl);
+    } else {
+        r = -1, snprintf(e->err, sizeof(e->err), "%s: want a string or an object", what);
     }
+    if (r < 0)
+        return -1;
+    if (iso_set(m, n, v, vl) < 0) {
+        snprintf(e->err, sizeof(e->err), "%s: value too large", what);
+        return -1;
+    }
+    return 0;
 }
 
-static int parse_message(struct jp *j, const struct iso_dialect *d, struct iso_msg *m)
+/* {"mti":"0100","fields":{...}} -> m (views into e's arena) */
+static int build_message(struct enc *e, const struct iso_dialect *d, const struct json *root,
+                         struct iso_msg *m)
 {
-    bool have_mti = false;
-    if (jexpect(j, '{') < 0)
+    if (root->type != JSON_OBJECT) {
+        snprintf(e->err, sizeof(e->err), "json: want an object {\"mti\":...,\"fields\":{...}}");
         return -1;
-    while (jpeek(j) != '}') {
-        const uint8_t *k, *v;
-        size_t kl, vl;
-        if (jstring(j, &k, &kl) < 0 || jexpect(j, ':') < 0)
-            return -1;
-        if (kl == 3 && memcmp(k, "mti", 3) == 0) {
-            if (jstring(j, &v, &vl) < 0)
-                return -1;
-            char mti[5] = {0};
-            if (vl != 4 || (memcpy(mti, v, 4), iso_set_mti(m, mti) < 0)) {
-                snprintf(j->err, sizeof(j->err), "mti: want 4 digits");
-                return -1;
-            }
-            have_mti = true;
-        } else if (kl == 6 && memcmp(k, "fields", 6) == 0) {
-            if (parse_fields(j, d, m) < 0)
-                return -1;
-        } else {
-            snprintf(j->err, sizeof(j->err), "json: unknown key (want \"mti\", \"fields\")");
+    }
+    for (size_t i = 0; i < root->n; i++)
+        if (strcmp(root->kids[i].key, "mti") != 0 && strcmp(root->kids[i].key, "fields") != 0) {
+            snprintf(e->err, sizeof(e->err), "json: unknown key '%.32s' (want mti, fields)",
+                     root->kids[i].key);
             return -1;
         }
-        if (jpeek(j) == ',')
-            j->i++;
-        else if (jpeek(j) != '}') {
-            snprintf(j->err, sizeof(j->err), "json: expected ',' or '}' at byte %zu", j->i);
+    const char *mti = json_get_str(root, "mti");
+    if (mti == NULL) {
+        snprintf(e->err, sizeof(e->err), "mti: missing");
+        return -1;
+    }
+    if (strlen(mti) != 4 || iso_set_mti(m, mti) < 0) {
+        snprintf(e->err, sizeof(e->err), "mti: want 4 digits");
+        return -1;
+    }
+    const struct json *fields = json_get(root, "fields");
+    if (fields == NULL)
+        return 0;
+    if (fields->type != JSON_OBJECT) {
+        snprintf(e->err, sizeof(e->err), "json: \"fields\" must be an object");
+        return -1;
+    }
+    for (size_t i = 0; i < fields->n; i++)
+        if (set_field(e, d, m, &fields->kids[i]) < 0)
             return -1;
-        }
-    }
-    j->i++;
-    if (jpeek(j) != -1) {
-        snprintf(j->err, sizeof(j->err), "json: trailing data at byte %zu", j->i);
-        return -1;
-    }
-    if (!have_mti) {
-        snprintf(j->err, sizeof(j->err), "mti: missing");
-        return -1;
-    }
     return 0;
 }
 
@@ -513,17 +383,22 @@ static int do_encode(const struct iso_dialect *d, bool hex, bool framed)
         fprintf(stderr, "cardgatectl iso: input too long\n");
         return 1;
     }
-    struct jp j = {.s = in, .n = n, .arena = arena, .cap = sizeof(arena)};
+    char jerr[256];
+    struct json *root = json_parse(in, n, jerr, sizeof(jerr));
+    if (root == NULL) {
+        fprintf(stderr, "cardgatectl iso: json: %s\n", jerr);
+        return 1;
+    }
+    struct enc e = {.arena = arena, .cap = sizeof(arena)};
     iso_msg_init(&m);
-    if (parse_message(&j, d, &m) < 0) {
-        fprintf(stderr, "cardgatectl iso: %s\n", j.err);
+    int rc = build_message(&e, d, root, &m);
+    json_free(root);
+    if (rc < 0) {
+        fprintf(stderr, "cardgatectl iso: %s\n", e.err);
         return 1;
     }
     struct iso_err err;
-    size_t hl = 0, len;
-    if (framed) {
-        hl = iso_frame_prefix_len(&d->framing) + d->framing.hdr_len;
-    }
+    size_t hl = framed ? iso_frame_prefix_len(&d->framing) + d->framing.hdr_len : 0, len;
     if (iso_encode(d, &m, out + hl, sizeof(out) - hl, &len, &err) < 0) {
         fprintf(stderr, "cardgatectl iso: %s\n", err.msg);
         return 1;
