@@ -36,10 +36,21 @@ static void tv_from_us(struct timeval *tv, int64_t us)
     tv->tv_usec = (suseconds_t)(us % 1000000);
 }
 
+/*
+ * Tell systemd.  The socket is non-blocking so a stuck receiver never
+ * stalls the loop; a lost datagram is logged once per run of failures.
+ */
 static void notify(struct server *s, const char *text)
 {
-    if (notify_send(&s->notify, text) != 0)
-        log_warn("notify: cannot send to NOTIFY_SOCKET");
+    static bool failing;
+
+    if (notify_send(&s->notify, text) != 0) {
+        if (!failing)
+            log_warn("notify: cannot send to NOTIFY_SOCKET");
+        failing = true;
+    } else {
+        failing = false;
+    }
 }
 
 static void send_status(struct server *s, const char *what)
@@ -322,6 +333,7 @@ static void on_accept_error(struct evconnlistener *evl, void *arg)
 /* Wrap fd into lsn's evconnlistener; -1 (fd closed) on error. */
 static int listener_attach(struct listener *lsn, int fd)
 {
+    evutil_make_socket_nonblocking(fd); /* systemd's sockets may be blocking */
     lsn->evl = evconnlistener_new(lsn->srv->base, on_accept, lsn,
                                   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
     if (lsn->evl == NULL) {

@@ -52,6 +52,7 @@ int cgd_init(struct cgd *d)
     snprintf(d->dir, sizeof(d->dir), "%s/cardgated-test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (mkdtemp(d->dir) == NULL)
         return -1;
+    d->listen_fd = -1;
     snprintf(d->conf, sizeof(d->conf), "%s/cardgated.conf", d->dir);
     snprintf(d->log, sizeof(d->log), "%s/log", d->dir);
     for (int i = 0; i < CGD_NPORTS; i++) {
@@ -146,6 +147,14 @@ int cgd_start(struct cgd *d, const char *const *env)
         close(fd);
         for (size_t i = 0; env != NULL && env[i] != NULL; i++)
             putenv((char *)env[i]);
+        if (d->listen_fd >= 0) {
+            char spid[32];
+            if (d->listen_fd != 3 && dup2(d->listen_fd, 3) != 3)
+                _exit(127);
+            snprintf(spid, sizeof(spid), "%ld", (long)getpid());
+            setenv("LISTEN_PID", spid, 1);
+            setenv("LISTEN_FDS", "1", 1);
+        }
         execl(prog, prog, "-d", "-c", d->conf, (char *)NULL);
         _exit(127);
     }
@@ -185,10 +194,26 @@ int cgd_signal_wait(struct cgd *d, int sig)
     return -1;
 }
 
+int cgd_finish(struct cgd *d)
+{
+    int bad;
+
+    if (d->pid > 0)
+        (void)cgd_signal_wait(d, SIGTERM);
+    bad = cgd_log_count(d, "Sanitizer") + cgd_log_count(d, "runtime error");
+    if (bad > 0)
+        cgd_dump_log(d);
+    cgd_cleanup(d);
+    return bad > 0 ? -1 : 0;
+}
+
 void cgd_cleanup(struct cgd *d)
 {
     char cmd[600];
 
+    if (d->listen_fd >= 0)
+        close(d->listen_fd);
+    d->listen_fd = -1;
     if (d->pid > 0) {
         kill(d->pid, SIGKILL);
         waitpid(d->pid, NULL, 0);
@@ -200,6 +225,22 @@ void cgd_cleanup(struct cgd *d)
             fprintf(stderr, "cannot remove %s\n", d->dir);
     }
     d->dir[0] = '\0';
+}
+
+int cgd_listen(unsigned port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 16) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 int cgd_connect(unsigned port)
