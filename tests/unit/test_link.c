@@ -109,6 +109,16 @@ static void start(const char *extra)
     assert_int_equal(server_start(t.srv), 0);
 }
 
+/* start() and one client connection. */
+static int start_connected(const char *extra)
+{
+    int fd;
+    start(extra);
+    fd = cgd_connect(t.d.port[0]);
+    assert_true(fd >= 0);
+    return fd;
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -160,9 +170,7 @@ static void test_out_of_order(void **state)
     int fd;
 
     (void)state;
-    start("");
-    fd = cgd_connect(t.d.port[0]);
-    assert_true(fd >= 0);
+    fd = start_connected("");
     send_purchase(fd, "000001");
     send_purchase(fd, "000002");
     send_purchase(fd, "000003");
@@ -185,9 +193,7 @@ static void test_backpressure(void **state)
     int fd;
 
     (void)state;
-    start("max_outstanding = 3");
-    fd = cgd_connect(t.d.port[0]);
-    assert_true(fd >= 0);
+    fd = start_connected("max_outstanding = 3");
     for (int i = 1; i <= 5; i++) {
         char stan[8];
         snprintf(stan, sizeof(stan), "%06d", i);
@@ -220,9 +226,7 @@ static void test_close_with_requests_in_flight(void **state)
     int fd;
 
     (void)state;
-    start("");
-    fd = cgd_connect(t.d.port[0]);
-    assert_true(fd >= 0);
+    fd = start_connected("");
     send_purchase(fd, "000001");
     send_purchase(fd, "000002");
     assert_true(pump_until_reqs(2, 2000));
@@ -248,10 +252,8 @@ static void test_refused_dispatch_standin(void **state)
     int fd;
 
     (void)state;
-    start("");
+    fd = start_connected("");
     t.refuse = true;
-    fd = cgd_connect(t.d.port[0]);
-    assert_true(fd >= 0);
     send_purchase(fd, "000007");
     pump_ms(30);
     n = cgd_recv_frame(fd, buf, sizeof(buf));
@@ -266,9 +268,7 @@ static void test_drain_waits_for_answer(void **state)
     int fd;
 
     (void)state;
-    start("");
-    fd = cgd_connect(t.d.port[0]);
-    assert_true(fd >= 0);
+    fd = start_connected("");
     send_purchase(fd, "000001");
     assert_true(pump_until_reqs(1, 2000));
     server_drain(t.srv);
