@@ -53,13 +53,20 @@ static void notify(struct server *s, const char *text)
     }
 }
 
+/* STATUS=: links, frames/s since the last STATUS, database connections. */
 static void send_status(struct server *s, const char *what)
 {
     char buf[256];
-    snprintf(buf, sizeof(buf), "STATUS=%s; links %llu, frames in %llu, db %llu/%llu up", what,
-             (unsigned long long)cg_metrics.links_open, (unsigned long long)cg_metrics.frames_in,
+    int64_t now = util_now_us(), dt = now - s->status_us;
+    uint64_t frames = cg_metrics.frames_in - s->status_frames;
+    unsigned long long rate = dt > 0 ? (unsigned long long)(frames * 1000000 / (uint64_t)dt) : 0;
+
+    snprintf(buf, sizeof(buf), "STATUS=%s; links %llu, %llu frames/s, db %llu/%llu up", what,
+             (unsigned long long)cg_metrics.links_open, rate,
              (unsigned long long)cg_metrics.db_connections_up,
              (unsigned long long)cg_metrics.db_connections_total);
+    s->status_frames = cg_metrics.frames_in;
+    s->status_us = now;
     notify(s, buf);
 }
 
@@ -598,6 +605,8 @@ int server_reload(struct server *s)
     }
     old = s->cfg;
     s->cfg = nc;
+    if (s->log_level_override >= 0)
+        nc->log_level = s->log_level_override;
     log_set_level((enum log_level)nc->log_level);
     start_metrics(s, old);
     free(old);
@@ -641,6 +650,8 @@ struct server *server_new(struct event_base *base, struct cg_config *cfg)
     s->base = base;
     s->cfg = cfg;
     s->notify.fd = -1;
+    s->log_level_override = -1;
+    s->status_us = util_now_us();
     TAILQ_INIT(&s->links);
     TAILQ_INIT(&s->reap);
     event_assign(&s->reap_ev, base, -1, 0, on_reap, s);

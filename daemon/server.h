@@ -77,6 +77,8 @@ struct server {
     int sd_fds[SERVER_MAX_SD_FDS]; /* systemd sockets not (yet) matched to a listener */
     unsigned nsd_fds;
     uint64_t status_frames; /* frames_in at the last STATUS= */
+    int64_t status_us;      /* when the last STATUS= went out */
+    int log_level_override; /* -1, or the level -d asked for, kept across reloads */
     struct iso_msg rx;      /* decode scratch for the link being read (single-threaded) */
 };
 
