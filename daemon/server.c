@@ -19,6 +19,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,19 @@ static void send_status(struct server *s, const char *what)
     s->status_frames = cg_metrics.frames_in;
     s->status_us = now;
     notify(s, buf);
+}
+
+void server_event(struct server *s, const char *who, const char *event, const char *fmt, ...)
+{
+    char detail[256];
+    va_list ap;
+
+    if (s->hooks.event == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    s->hooks.event(s->hooks.arg, who, event, detail);
 }
 
 /* ---- listeners ---------------------------------------------------------- */
@@ -450,6 +464,7 @@ void server_drain(struct server *s)
         return;
     s->draining = true;
     notify(s, "STOPPING=1");
+    server_event(s, "server", "draining", "%s", "");
     log_info("draining: no new links, answering what is in flight");
     for (unsigned i = 0; i < s->nlisteners; i++) {
         struct listener *lsn = s->listeners[i];
@@ -611,6 +626,7 @@ int server_reload(struct server *s)
     start_metrics(s, old);
     free(old);
     cg_metrics.reloads_ok++;
+    server_event(s, "server", "reloaded", "%u listeners", s->nlisteners);
     log_info("reload: done, %u listener%s", s->nlisteners, s->nlisteners == 1 ? "" : "s");
     notify(s, "READY=1");
     send_status(s, "serving (reloaded)");
@@ -618,6 +634,7 @@ int server_reload(struct server *s)
 refused:
     free(nc);
     cg_metrics.reloads_failed++;
+    server_event(s, "server", "reload-refused", "%s", "see the log");
     notify(s, "READY=1");
     send_status(s, "serving (reload refused, see the log)");
     return -1;

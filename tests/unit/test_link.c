@@ -41,7 +41,16 @@ static struct {
     int nreq;
     int drains;
     bool refuse;
+    char events[1024]; /* "event:detail|" for every lifecycle event */
 } t;
+
+static void fake_event(void *arg, const char *who, const char *event, const char *detail)
+{
+    size_t n = strlen(t.events);
+    (void)arg;
+    assert_non_null(who);
+    snprintf(t.events + n, sizeof(t.events) - n, "%s:%s|", event, detail);
+}
 
 static int fake_dispatch(void *arg, struct link *l, const struct link_frame *f)
 {
@@ -89,7 +98,7 @@ static void start(const char *extra)
 {
     struct cg_config *cfg = malloc(sizeof(*cfg));
     struct conf_err err;
-    struct server_hooks h = {.dispatch = fake_dispatch, .drain = fake_drain};
+    struct server_hooks h = {.dispatch = fake_dispatch, .drain = fake_drain, .event = fake_event};
 
     memset(&t, 0, sizeof(t));
     log_init("test_link", LOG_LVL_WARNING);
@@ -97,8 +106,9 @@ static void start(const char *extra)
     assert_int_equal(cgd_init(&t.d), 0);
     assert_int_equal(cgd_write_conf(&t.d,
                                     "[listener main]\naddress = 127.0.0.1:%u\nbudget = 120ms\n%s\n"
-                                    "[standin]\nresponse_code = 96\n",
-                                    t.d.port[0], extra),
+                                    "[standin]\nresponse_code = 96\n"
+                                    "[metrics]\naddress = 127.0.0.1:%u\n",
+                                    t.d.port[0], extra, t.d.port[1]),
                      0);
     assert_int_equal(cg_config_load(t.d.conf, cfg, &err), 0);
     t.base = event_base_new();
@@ -234,6 +244,8 @@ static void test_close_with_requests_in_flight(void **state)
     for (int i = 0; i < 2000 && cg_metrics.links_open > 0; i++)
         pump_ms(1);
     assert_int_equal(cg_metrics.links_open, 0);
+    assert_string_equal(t.events,
+                        "accepted:plain|closed:peer closed the connection (2 in flight)|");
     /* the link is closed but still allocated for its two requests */
     assert_int_equal(t.req[0].l->state, LINK_CLOSED);
     assert_int_equal(t.req[0].l->refs, 2);
@@ -288,6 +300,65 @@ static void test_drain_waits_for_answer(void **state)
     close(fd);
 }
 
+/* GET path from the metrics port while pumping the loop; the status code. */
+static int http_get_pumped(unsigned port, const char *path)
+{
+    char req[128], resp[4096];
+    size_t n = 0;
+    int fd = cgd_connect(port), code = -1;
+
+    assert_true(fd >= 0);
+    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+    assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
+    for (int i = 0; i < 2000; i++) {
+        event_base_loop(t.base, EVLOOP_NONBLOCK);
+        ssize_t r = recv(fd, resp + n, sizeof(resp) - 1 - n, MSG_DONTWAIT);
+        if (r == 0)
+            break;
+        if (r > 0)
+            n += (size_t)r;
+        else
+            usleep(1000);
+    }
+    close(fd);
+    resp[n] = '\0';
+    assert_int_equal(sscanf(resp, "HTTP/1.%*d %d", &code), 1);
+    return code;
+}
+
+static void test_drain_serves_buffered_frames(void **state)
+{
+    int fd;
+
+    (void)state;
+    fd = start_connected("max_outstanding = 1");
+    send_purchase(fd, "000001");
+    send_purchase(fd, "000002");
+    send_purchase(fd, "000003");
+    assert_true(pump_until_reqs(1, 2000));
+    pump_ms(20);
+    assert_int_equal(t.nreq, 1);
+    assert_int_equal(http_get_pumped(t.d.port[1], "/health"), 200);
+    server_drain(t.srv);
+    assert_int_equal(http_get_pumped(t.d.port[1], "/health"), 503);
+    /* the two frames already received are served one by one, then the link closes */
+    assert_int_equal(answer(0), 0);
+    assert_true(pump_until_reqs(2, 2000));
+    assert_int_equal(answer(1), 0);
+    assert_true(pump_until_reqs(3, 2000));
+    assert_int_equal(answer(2), 0);
+    struct timeval limit = {3, 0};
+    event_base_loopexit(t.base, &limit);
+    assert_int_equal(event_base_dispatch(t.base), 0);
+    assert_true(TAILQ_EMPTY(&t.srv->links));
+    expect_stan(fd, "000001");
+    expect_stan(fd, "000002");
+    expect_stan(fd, "000003");
+    assert_true(cgd_wait_closed(fd, 1000));
+    assert_string_equal(t.events, "accepted:plain|draining:|closed:drained|");
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +367,7 @@ int main(void)
         cmocka_unit_test_teardown(test_close_with_requests_in_flight, teardown),
         cmocka_unit_test_teardown(test_refused_dispatch_standin, teardown),
         cmocka_unit_test_teardown(test_drain_waits_for_answer, teardown),
+        cmocka_unit_test_teardown(test_drain_serves_buffered_frames, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
