@@ -81,7 +81,7 @@ void util_hex_encode(const uint8_t *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int hexval(int c)
+int util_hex_digit(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -100,7 +100,8 @@ long util_hex_decode(const char *hex, uint8_t *out, size_t cap)
     if (n % 2 != 0 || n / 2 > cap)
         return -1;
     for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval((unsigned char)hex[2 * i]), lo = hexval((unsigned char)hex[2 * i + 1]);
+        int hi = util_hex_digit((unsigned char)hex[2 * i]);
+        int lo = util_hex_digit((unsigned char)hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (uint8_t)(hi << 4 | lo);

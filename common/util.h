@@ -22,6 +22,8 @@ void util_sha256_hex(const void *data, size_t len, char out[65]);
 
 /* Upper-case hex of len bytes into out (2*len+1 bytes). */
 void util_hex_encode(const uint8_t *in, size_t len, char *out);
+/* Value 0..15 of one hex digit (either case), or -1. */
+int util_hex_digit(int c);
 /*
  * Decode hex text (either case, even length) into out; returns the number of
  * bytes, or -1 on odd length, a non-hex digit or more than cap bytes.

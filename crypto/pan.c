@@ -3,6 +3,8 @@
  */
 #include "crypto/pan.h"
 
+#include "crypto/cipher.h"
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
@@ -56,23 +58,12 @@ int pan_hash_hex(const uint8_t *key, size_t keylen, const char *pan, size_t len,
 {
     static const char hx[] = "0123456789abcdef";
     unsigned char md[PAN_HASH_BYTES];
-    size_t mdlen = 0;
     int ok = 0;
 
     if (!pan_is_wellformed(pan, len) || keylen == 0)
         return -1;
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_end(),
-    };
-    if (ctx != NULL && EVP_MAC_init(ctx, key, keylen, params) == 1 &&
-        EVP_MAC_update(ctx, (const unsigned char *)pan, len) == 1 &&
-        EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) == 1 && mdlen == PAN_HASH_BYTES)
+    if (crypto_hmac_sha256(key, keylen, pan, len, md) == 0)
         ok = 1;
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
     if (!ok)
         return -1;
     for (size_t i = 0; i < PAN_HASH_BYTES; i++) {

@@ -32,6 +32,7 @@ void cg_config_defaults(struct cg_config *cfg)
     snprintf(cfg->audit_dir, sizeof(cfg->audit_dir), "/var/lib/cardgate/audit");
     cfg->audit_segment_size = 64ULL << 20;
     cfg->audit_checkpoint_interval_us = 60 * US_S;
+    cfg->audit_fsync = 1; /* approval */
 }
 
 static void listener_defaults(struct cg_listener_conf *l)
@@ -287,7 +288,9 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
     /* [audit] */
     s = conf_find(f, "audit", NULL);
     if (s != NULL) {
-        if (copy_str(f, s, "dir", cfg->audit_dir, sizeof(cfg->audit_dir), err) != 0 ||
+        static const char *const syncs[] = {"none", "approval", "batch", NULL};
+        if (conf_get_enum(f, s, "fsync", syncs, &cfg->audit_fsync, err) != 0 ||
+            copy_str(f, s, "dir", cfg->audit_dir, sizeof(cfg->audit_dir), err) != 0 ||
             conf_get_size(f, s, "segment_size", 64 << 10, 1ULL << 34, &cfg->audit_segment_size,
                           err) != 0 ||
             conf_get_duration_us(f, s, "checkpoint_interval", 1 * US_S, 24 * US_H,

@@ -83,6 +83,7 @@ struct cg_config {
 
     /* [audit] */
     char audit_dir[4096];
+    int audit_fsync; /* enum audit_sync in daemon/audit.h: 0 none, 1 approval, 2 batch */
     uint64_t audit_segment_size;
     int64_t audit_checkpoint_interval_us;
 

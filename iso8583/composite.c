@@ -26,8 +26,9 @@ int iso_orig_parse(const struct iso_view *v, struct iso_orig *o, struct iso_err 
     return 0;
 }
 
-int iso_tlv_next(const uint8_t *buf, size_t len, size_t *pos, struct iso_tlv *t,
-                 struct iso_err *err)
+/* iso_tlv_next for a buffer that starts at offset base of the whole field */
+static int tlv_next_at(const uint8_t *buf, size_t len, size_t *pos, struct iso_tlv *t, size_t base,
+                       struct iso_err *err)
 {
     size_t p = *pos;
     while (p < len && (buf[p] == 0x00 || buf[p] == 0xFF))
@@ -44,31 +45,33 @@ int iso_tlv_next(const uint8_t *buf, size_t len, size_t *pos, struct iso_tlv *t,
         int n = 1;
         do {
             if (p >= len)
-                return iso_fail(err, 55, start, "TLV: truncated tag at offset %zu", start);
+                return iso_fail(err, 55, base + start, "TLV: truncated tag at offset %zu",
+                                base + start);
             if (++n > 4)
-                return iso_fail(err, 55, start, "TLV: tag longer than 4 bytes at offset %zu",
+                return iso_fail(err, 55, base + start, "TLV: tag longer than 4 bytes at offset %zu",
                                 start);
             tag = tag << 8 | buf[p];
         } while (buf[p++] & 0x80);
     }
     if (p >= len)
-        return iso_fail(err, 55, start, "TLV: tag %X without length at offset %zu", tag, start);
+        return iso_fail(err, 55, base + start, "TLV: tag %X without length at offset %zu", tag,
+                        base + start);
     size_t vlen = buf[p++];
     if (vlen & 0x80) {
         size_t nl = vlen & 0x7F;
         if (nl == 0 || nl > 4)
-            return iso_fail(err, 55, start, "TLV: tag %X: bad length form at offset %zu", tag,
-                            start);
+            return iso_fail(err, 55, base + start, "TLV: tag %X: bad length form at offset %zu",
+                            tag, base + start);
         if (len - p < nl)
-            return iso_fail(err, 55, start, "TLV: tag %X: truncated length at offset %zu", tag,
-                            start);
+            return iso_fail(err, 55, base + start, "TLV: tag %X: truncated length at offset %zu",
+                            tag, base + start);
         vlen = 0;
         for (size_t i = 0; i < nl; i++)
             vlen = vlen << 8 | buf[p++];
     }
     if (vlen > len - p)
-        return iso_fail(err, 55, start, "TLV: tag %X: length %zu past the end at offset %zu", tag,
-                        vlen, start);
+        return iso_fail(err, 55, base + start, "TLV: tag %X: length %zu past the end at offset %zu",
+                        tag, vlen, base + start);
     t->tag = tag;
     t->constructed = constructed;
     t->v = buf + p;
@@ -76,6 +79,12 @@ int iso_tlv_next(const uint8_t *buf, size_t len, size_t *pos, struct iso_tlv *t,
     t->offset = start;
     *pos = p + vlen;
     return 1;
+}
+
+int iso_tlv_next(const uint8_t *buf, size_t len, size_t *pos, struct iso_tlv *t,
+                 struct iso_err *err)
+{
+    return tlv_next_at(buf, len, pos, t, 0, err);
 }
 
 static int tlv_walk(const uint8_t *buf, size_t len, uint32_t want, struct iso_tlv *found, int depth,
@@ -86,7 +95,7 @@ static int tlv_walk(const uint8_t *buf, size_t len, uint32_t want, struct iso_tl
     size_t pos = 0;
     struct iso_tlv t;
     int r;
-    while ((r = iso_tlv_next(buf, len, &pos, &t, err)) == 1) {
+    while ((r = tlv_next_at(buf, len, &pos, &t, base, err)) == 1) {
         if (found != NULL && t.tag == want) {
             *found = t;
             return 1;
@@ -97,8 +106,6 @@ static int tlv_walk(const uint8_t *buf, size_t len, uint32_t want, struct iso_tl
                 return r;
         }
     }
-    if (r < 0)
-        err->offset += base;
     return r;
 }
 

@@ -92,7 +92,9 @@ static int parse_fdef(const struct conf_file *cf, const struct conf_kv *kv,
         fd->enc = df->numeric;
         break;
     case ISO_T_Z:
+        /* track 2 convention: odd lengths padded on the right with F */
         fd->enc = df->numeric;
+        fd->pad_left = 0;
         fd->pad_nib = 0xF;
         break;
     case ISO_T_B:

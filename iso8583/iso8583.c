@@ -132,6 +132,51 @@ void iso_clear(struct iso_msg *m, int n)
         bm_clr(m->bm, n);
 }
 
+#define SWAR_ONES  0x0101010101010101ULL
+#define SWAR_HIGHS 0x8080808080808080ULL
+
+/* any byte of x below n (n <= 128) */
+static inline uint64_t swar_has_less(uint64_t x, uint8_t n)
+{
+    return (x - SWAR_ONES * n) & ~x & SWAR_HIGHS;
+}
+
+/* eight ASCII digits */
+static inline bool swar_digits(uint64_t x)
+{
+    uint64_t y = x ^ (SWAR_ONES * 0x30); /* digits become 0..9 */
+    return ((y & (SWAR_ONES * 0xF0)) | ((y + SWAR_ONES * 0x06) & (SWAR_ONES * 0x10))) == 0;
+}
+
+/* eight printable ASCII bytes (0x20..0x7E) */
+static inline bool swar_printable(uint64_t x)
+{
+    return ((x & SWAR_HIGHS) | swar_has_less(x, 0x20) | swar_has_less(x ^ (SWAR_ONES * 0x7F), 1)) ==
+           0;
+}
+
+/*
+ * true when every byte of p[0..len) is in class want.  Eight bytes at a
+ * time for digits and printable text (the common fields), the class table
+ * for the rest and for the tail.
+ */
+static bool scan_ok(const uint8_t *p, size_t len, uint8_t want)
+{
+    size_t i = 0;
+    if (want == CC_DIGIT || want == CC_ANS) {
+        for (; i + 8 <= len; i += 8) {
+            uint64_t x;
+            memcpy(&x, p + i, 8);
+            if (!(want == CC_DIGIT ? swar_digits(x) : swar_printable(x)))
+                break; /* ans may still be valid Latin-1: the table decides */
+        }
+    }
+    uint8_t acc = 0xFF;
+    for (; i < len; i++)
+        acc &= cclass[p[i]];
+    return (acc & want) != 0;
+}
+
 static const char *const type_names[] = {"n", "an", "ans", "b", "z", "x+n"};
 
 int iso_check_value(const struct iso_dialect *d, int n, const uint8_t *p, size_t len,
@@ -168,7 +213,14 @@ int iso_check_value(const struct iso_dialect *d, int n, const uint8_t *p, size_t
     default:
         return 0;
     }
-    for (size_t i = (fd->type == ISO_T_XN); i < len; i++)
+    /*
+     * Branch-free scan first (the common case is valid data); only a bad
+     * value is scanned again to name the character.
+     */
+    size_t i0 = fd->type == ISO_T_XN;
+    if (scan_ok(p + i0, len - i0, want))
+        return 0;
+    for (size_t i = i0; i < len; i++)
         if (!(cclass[p[i]] & want)) {
             if (want == CC_DIGIT)
                 return iso_fail(err, n, 0, "field %d: non-digit %s", n, show_char(p[i], cb));
@@ -348,42 +400,64 @@ static int put_prefix(const struct iso_fdef *fd, int n, size_t units, uint8_t *o
     return 0;
 }
 
-/* BCD nibbles -> logical digits (z: 0xD -> '='); checks pad and digits */
+/*
+ * BCD nibbles -> logical digits.  '0' + 0xD is '=', so a track separator
+ * needs no special case; the pad nibble of an odd length is not checked
+ * (switches differ on 0 and F).  n allows nibbles 0-9, z also D.
+ */
 static int unpack_bcd(const struct iso_fdef *fd, int n, const uint8_t *p, size_t units,
                       uint8_t *dst, size_t off, struct iso_err *err)
 {
-    size_t nb = (units + 1) / 2;
     size_t skip = (units & 1) && fd->pad_left ? 1 : 0;
-    for (size_t i = 0; i < units; i++) {
-        size_t k = i + skip;
-        int nib = (p[k / 2] >> (k % 2 ? 0 : 4)) & 0xF;
-        if (nib <= 9)
-            dst[i] = (uint8_t)('0' + nib);
-        else if (nib == 0xD && fd->type == ISO_T_Z)
-            dst[i] = '=';
-        else
-            return iso_fail(err, n, off + k / 2, "field %d: bad BCD nibble 0x%X at offset %zu", n,
-                            nib, off + k / 2);
+    size_t i = 0;
+    unsigned bad = 0;
+    const bool z = fd->type == ISO_T_Z;
+    if (skip) {
+        uint8_t nib = p[0] & 0xF;
+        bad |= nib > 9 && !(z && nib == 0xD);
+        dst[i++] = (uint8_t)('0' + nib);
     }
-    (void)nb;
+    const uint8_t *q = p + skip;
+    for (; i + 2 <= units; i += 2, q++) {
+        uint8_t hi = *q >> 4, lo = *q & 0xF;
+        bad |= (hi > 9 && !(z && hi == 0xD)) | (lo > 9 && !(z && lo == 0xD));
+        dst[i] = (uint8_t)('0' + hi);
+        dst[i + 1] = (uint8_t)('0' + lo);
+    }
+    if (i < units) { /* odd length padded on the right */
+        uint8_t hi = *q >> 4;
+        bad |= hi > 9 && !(z && hi == 0xD);
+        dst[i] = (uint8_t)('0' + hi);
+    }
+    if (!bad)
+        return 0;
+    for (size_t k = 0; k < units; k++) {
+        size_t pos = k + skip;
+        int nib = (p[pos / 2] >> (pos % 2 ? 0 : 4)) & 0xF;
+        if (nib > 9 && !(z && nib == 0xD))
+            return iso_fail(err, n, off + pos / 2, "field %d: bad BCD nibble 0x%X at offset %zu", n,
+                            nib, off + pos / 2);
+    }
     return 0;
+}
+
+/* logical digit -> nibble: '=' (0x3D) & 0xF is 0xD; 'D' is the other separator */
+static inline uint8_t nibble_of(uint8_t c)
+{
+    return c == 'D' ? 0xD : c & 0xF;
 }
 
 static void pack_bcd(const struct iso_fdef *fd, const uint8_t *src, size_t units, uint8_t *p)
 {
-    size_t nb = (units + 1) / 2;
-    memset(p, 0, nb);
-    size_t skip = (units & 1) && fd->pad_left ? 1 : 0;
-    if (units & 1) {
-        size_t padpos = fd->pad_left ? 0 : units;
-        p[padpos / 2] |= (uint8_t)(fd->pad_nib << (padpos % 2 ? 0 : 4));
+    size_t i = 0;
+    if ((units & 1) && fd->pad_left) {
+        *p++ = (uint8_t)(fd->pad_nib << 4 | nibble_of(src[0]));
+        i = 1;
     }
-    for (size_t i = 0; i < units; i++) {
-        size_t k = i + skip;
-        uint8_t c = src[i];
-        int nib = c == '=' || c == 'D' ? 0xD : c - '0';
-        p[k / 2] |= (uint8_t)(nib << (k % 2 ? 0 : 4));
-    }
+    for (; i + 2 <= units; i += 2)
+        *p++ = (uint8_t)(nibble_of(src[i]) << 4 | nibble_of(src[i + 1]));
+    if (i < units)
+        *p = (uint8_t)(nibble_of(src[i]) << 4 | fd->pad_nib);
 }
 
 /* decode field n at *off into m */

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "tests/lib/capture.h"
 #include "tests/lib/pgtest.h"
 
 #include <stdio.h>
@@ -17,34 +18,17 @@
 #include <string.h>
 #include <sys/wait.h>
 
-/* Run cmd, capture stdout+stderr into out; return the exit status. */
-static int capture(const char *cmd, char *out, size_t cap)
-{
-    FILE *p = popen(cmd, "r");
-    size_t n = 0;
-    assert_non_null(p);
-    while (n + 1 < cap) {
-        size_t r = fread(out + n, 1, cap - 1 - n, p);
-        if (r == 0)
-            break;
-        n += r;
-    }
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void test_check_good(void **state)
 {
     (void)state;
     char prog[256], cmd[600], out[2048];
     pgtest_prog("cardgated", prog, sizeof(prog));
     snprintf(cmd, sizeof(cmd), "%s -t -c tests/data/conf/good/full.conf 2>&1", prog);
-    assert_int_equal(capture(cmd, out, sizeof(out)), 0);
+    assert_int_equal(test_capture(cmd, out, sizeof(out)), 0);
     assert_non_null(strstr(out, "configuration is valid (2 listeners)"));
     /* the shipped example is valid too */
     snprintf(cmd, sizeof(cmd), "%s -t -c conf/cardgated.conf.example 2>&1", prog);
-    assert_int_equal(capture(cmd, out, sizeof(out)), 0);
+    assert_int_equal(test_capture(cmd, out, sizeof(out)), 0);
 }
 
 static void test_check_typo(void **state)
@@ -53,7 +37,7 @@ static void test_check_typo(void **state)
     char prog[256], cmd[600], out[2048];
     pgtest_prog("cardgated", prog, sizeof(prog));
     snprintf(cmd, sizeof(cmd), "%s -t -c tests/data/conf/bad/unknown_key.conf 2>&1", prog);
-    assert_int_equal(capture(cmd, out, sizeof(out)), 2);
+    assert_int_equal(test_capture(cmd, out, sizeof(out)), 2);
     assert_string_equal(out, "tests/data/conf/bad/unknown_key.conf:4: unknown key 'listne' in "
                              "[listener main]\n");
 }
@@ -64,10 +48,10 @@ static void test_usage(void **state)
     char prog[256], cmd[600], out[2048];
     pgtest_prog("cardgated", prog, sizeof(prog));
     snprintf(cmd, sizeof(cmd), "%s -t 2>&1", prog);
-    assert_int_equal(capture(cmd, out, sizeof(out)), 2);
+    assert_int_equal(test_capture(cmd, out, sizeof(out)), 2);
     assert_non_null(strstr(out, "usage: cardgated"));
     snprintf(cmd, sizeof(cmd), "%s -t -c /nonexistent/cardgated.conf 2>&1", prog);
-    assert_int_equal(capture(cmd, out, sizeof(out)), 2);
+    assert_int_equal(test_capture(cmd, out, sizeof(out)), 2);
     assert_non_null(strstr(out, "/nonexistent/cardgated.conf: cannot open"));
 }
 

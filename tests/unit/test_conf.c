@@ -128,6 +128,9 @@ static void test_full_values(void **state)
     assert_true(cg_allow_match(l, AF_INET, a)); /* no allow-list: anyone */
     assert_true(cfg->metrics_enabled);
     assert_int_equal(cfg->metrics_address.port, 9187);
+    assert_int_equal(cfg->audit_segment_size, 64 << 20);
+    assert_int_equal(cfg->audit_checkpoint_interval_us, 30000000);
+    assert_int_equal(cfg->audit_fsync, 2); /* batch */
     assert_string_equal(cfg->master_key_credential, "cardgate-master");
     free(cfg);
 }

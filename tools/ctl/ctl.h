@@ -16,5 +16,17 @@ struct ctl_command {
 
 int ctl_migrate_main(int argc, char **argv);
 int ctl_iso_main(int argc, char **argv);
+int ctl_crypto_main(int argc, char **argv);
+int ctl_key_main(int argc, char **argv);
+/* ledger (ctl_ledger.c, ctl_card.c, ctl_policy.c, ctl_demo.c) */
+int ctl_account_main(int argc, char **argv);
+int ctl_cardholder_main(int argc, char **argv);
+int ctl_card_main(int argc, char **argv);
+int ctl_policy_main(int argc, char **argv);
+int ctl_auth_main(int argc, char **argv);
+int ctl_check_ledger_main(int argc, char **argv);
+int ctl_holds_main(int argc, char **argv);
+int ctl_demo_main(int argc, char **argv);
+int ctl_audit_main(int argc, char **argv);
 
 #endif

@@ -1,0 +1,18 @@
+/*
+ * runprog.h - run a built program (cardgatectl ...) from a test through the
+ * shell and capture its exit status, stdout and stderr.
+ */
+#ifndef CARDGATE_TESTS_RUNPROG_H
+#define CARDGATE_TESTS_RUNPROG_H
+
+#include <stddef.h>
+
+/*
+ * Run "$CARDGATE_BUILD/<prog> <args>" (args are shell words, test-controlled)
+ * with stdout into out[outcap] and stderr into err[errcap], both
+ * NUL-terminated and truncated to fit.  Returns the exit status, or -1 when
+ * the program did not exit normally or could not be started.
+ */
+int runprog(const char *prog, const char *args, char *out, size_t outcap, char *err, size_t errcap);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * ctl_card.h - card issuing shared by `cardgatectl card issue` and
+ * `cardgatectl demo seed`.
+ */
+#ifndef CARDGATE_TOOLS_CTL_CARD_H
+#define CARDGATE_TOOLS_CTL_CARD_H
+
+#include "crypto/pan.h"
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CTL_PAN_KEY_BYTES 32
+
+/*
+ * Load the PAN-hash key: 64 hex characters from path, or from
+ * $CARDGATE_PAN_KEY_FILE when path is NULL.  This is the one place to swap
+ * for the key store.  0, or -1 with the reason on stderr (never the key).
+ */
+int ctl_pan_key_load(const char *path, uint8_t key[CTL_PAN_KEY_BYTES])
+    __attribute__((warn_unused_result));
+
+struct ctl_card_spec {
+    const char *account, *cardholder; /* ids as text; cardholder may be NULL */
+    const char *bin;                  /* 6..8 digits */
+    const char *form;                 /* "virtual" or "physical" */
+    const char *status;               /* "active" or "inactive" */
+    int expiry_years;                 /* 1..10 */
+    int64_t standin_limit;
+};
+
+struct ctl_issued_card {
+    long long card_id;
+    char pan[PAN_MAX_LEN + 1];
+    char expiry[5]; /* YYMM */
+    char cvv2[4];
+};
+
+/*
+ * Generate a Luhn-valid 16-digit PAN in spec->bin, an expiry and a CVV2,
+ * and insert the card (keyed hash, BIN, last four, expiry) in c's current
+ * transaction.  The caller shows the PAN and CVV2 once and wipes *out with
+ * OPENSSL_cleanse.  0, or -1 with a message on stderr.
+ */
+int ctl_card_issue(PGconn *c, const uint8_t key[CTL_PAN_KEY_BYTES],
+                   const struct ctl_card_spec *spec, struct ctl_issued_card *out)
+    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,204 @@
+/*
+ * cards.c - reading and generating the simulator's test cards.
+ */
+#include "tools/sim/cards.h"
+
+#include "common/json.h"
+#include "crypto/pan.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Copy a string or integer member into out (NUL-terminated, cap bytes); "" when absent. */
+static void member_text(const struct json *o, const char *key, char *out, size_t cap)
+{
+    const struct json *v = json_get(o, key);
+    out[0] = '\0';
+    if (!v || (v->type != JSON_STRING && v->type != JSON_NUMBER) || !v->text)
+        return;
+    snprintf(out, cap, "%s", v->text);
+}
+
+static bool all_digits(const char *s, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < min || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+static void lower(char *s)
+{
+    for (; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+/* Fill one card from a JSON object; -1 with err naming the index and member. */
+static int card_from_json(const struct json *o, size_t idx, struct sim_card *c, char *err,
+                          size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    if (o->type != JSON_OBJECT) {
+        snprintf(err, errlen, "card %zu: not an object", idx);
+        return -1;
+    }
+    member_text(o, "pan", c->pan, sizeof(c->pan));
+    if (!pan_is_wellformed(c->pan, strlen(c->pan))) {
+        snprintf(err, errlen, "card %zu: missing or malformed \"pan\"", idx);
+        return -1;
+    }
+    member_text(o, "expiry", c->expiry, sizeof(c->expiry));
+    if (!all_digits(c->expiry, 4, 4)) {
+        snprintf(err, errlen, "card %zu: missing or malformed \"expiry\" (YYMM)", idx);
+        return -1;
+    }
+    member_text(o, "cvv2", c->cvv2, sizeof(c->cvv2));
+    if (c->cvv2[0] && !all_digits(c->cvv2, 3, 3)) {
+        snprintf(err, errlen, "card %zu: malformed \"cvv2\" (3 digits)", idx);
+        return -1;
+    }
+    member_text(o, "label", c->label, sizeof(c->label));
+    if (!c->label[0])
+        member_text(o, "kind", c->label, sizeof(c->label));
+    lower(c->label);
+    static const char *const acct_keys[] = {"account", "wallet", "account_id", "wallet_id"};
+    for (size_t i = 0; i < sizeof(acct_keys) / sizeof(acct_keys[0]) && !c->account[0]; i++)
+        member_text(o, acct_keys[i], c->account, sizeof(c->account));
+    member_text(o, "mcc", c->mcc, sizeof(c->mcc));
+    if (c->mcc[0] && !all_digits(c->mcc, 4, 4)) {
+        snprintf(err, errlen, "card %zu: malformed \"mcc\" (4 digits)", idx);
+        return -1;
+    }
+    member_text(o, "currency", c->currency, sizeof(c->currency));
+    if (c->currency[0] && !all_digits(c->currency, 3, 3)) {
+        snprintf(err, errlen, "card %zu: \"currency\" must be the 3-digit numeric code", idx);
+        return -1;
+    }
+    long amt = json_get_long(o, "amount", 0);
+    if (amt < 0 || amt > 999999999999L) {
+        snprintf(err, errlen, "card %zu: \"amount\" out of range", idx);
+        return -1;
+    }
+    c->amount = amt;
+    const struct json *hot = json_get(o, "hot");
+    c->hot = (hot && hot->type == JSON_BOOL && hot->boolean) || strstr(c->label, "hot") != NULL;
+    return 0;
+}
+
+int sim_cards_load(const char *path, struct sim_cards *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    struct json *root = json_parse_file(path, err, errlen);
+    if (!root)
+        return -1;
+    const struct json *arr = root;
+    if (root->type == JSON_OBJECT)
+        arr = json_get(root, "cards");
+    if (!arr || arr->type != JSON_ARRAY || arr->n == 0) {
+        snprintf(err, errlen, "%s: expected a non-empty array of cards (or {\"cards\": [...]})",
+                 path);
+        json_free(root);
+        return -1;
+    }
+    out->v = calloc(arr->n, sizeof(*out->v));
+    if (!out->v) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        json_free(root);
+        return -1;
+    }
+    for (size_t i = 0; i < arr->n; i++) {
+        char sub[160];
+        if (card_from_json(&arr->kids[i], i, &out->v[i], sub, sizeof(sub)) != 0) {
+            snprintf(err, errlen, "%s: %s", path, sub);
+            json_free(root);
+            sim_cards_free(out);
+            return -1;
+        }
+    }
+    out->n = arr->n;
+    json_free(root);
+    return 0;
+}
+
+int sim_cards_synth(size_t n, struct sim_cards *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (n == 0 || n > 10000000)
+        return -1;
+    out->v = calloc(n, sizeof(*out->v));
+    if (!out->v)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct sim_card *c = &out->v[i];
+        char body[16];
+        snprintf(body, sizeof(body), "999999%09zu", i);
+        snprintf(c->pan, sizeof(c->pan), "%s%c", body, pan_luhn_digit(body, strlen(body)));
+        memcpy(c->expiry, "4912", 5);
+        memcpy(c->cvv2, "123", 4);
+        snprintf(c->label, sizeof(c->label), "synthetic");
+        snprintf(c->account, sizeof(c->account), "%zu", i);
+    }
+    out->n = n;
+    return 0;
+}
+
+void sim_cards_free(struct sim_cards *c)
+{
+    free(c->v);
+    c->v = NULL;
+    c->n = 0;
+}
+
+const struct sim_card *sim_cards_find(const struct sim_cards *c, const char *want)
+{
+    char words[128];
+    snprintf(words, sizeof(words), "%s", want);
+    lower(words);
+    char *save = NULL;
+    for (char *w = strtok_r(words, "|", &save); w; w = strtok_r(NULL, "|", &save))
+        for (size_t i = 0; i < c->n; i++)
+            if (strstr(c->v[i].label, w))
+                return &c->v[i];
+    return NULL;
+}
+
+static int by_account(const void *a, const void *b)
+{
+    return strcmp(((const struct sim_card *)a)->account, ((const struct sim_card *)b)->account);
+}
+
+size_t sim_cards_keep_hot(struct sim_cards *c)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->v[i].hot)
+            c->v[k++] = c->v[i];
+    if (k > 0) {
+        c->n = k;
+        return k;
+    }
+    /* no card marked hot: the account holding the most cards */
+    qsort(c->v, c->n, sizeof(c->v[0]), by_account);
+    size_t best = 0, best_n = 0;
+    for (size_t i = 0; i < c->n;) {
+        size_t j = i + 1;
+        while (j < c->n && strcmp(c->v[i].account, c->v[j].account) == 0)
+            j++;
+        if (c->v[i].account[0] && j - i > best_n) {
+            best_n = j - i;
+            best = i;
+        }
+        i = j;
+    }
+    if (best_n < 2)
+        return 0;
+    memmove(c->v, c->v + best, best_n * sizeof(c->v[0]));
+    k = best_n;
+    c->n = k;
+    return k;
+}

@@ -1,0 +1,57 @@
+/*
+ * cards.h - the simulator's test cards: read from a JSON cards file (the
+ * ledger demo seed, shape in tools/sim/README.md) or generated.
+ *
+ * Cards hold clear PANs and CVV2s (test cards only); nothing here logs them.
+ */
+#ifndef CARDGATE_SIM_CARDS_H
+#define CARDGATE_SIM_CARDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sim_card {
+    char pan[20];     /* 12..19 digits */
+    char expiry[5];   /* YYMM */
+    char cvv2[4];     /* 3 digits, may be empty */
+    char label[48];   /* "label" or "kind" (what the card demonstrates), lower case */
+    char account[48]; /* "account"/"wallet"/"account_id", may be empty */
+    char mcc[5];      /* optional merchant category to use with this card */
+    char currency[4]; /* optional numeric currency (field 49), e.g. "978" */
+    int64_t amount;   /* optional amount in minor units to use with this card, 0 = default */
+    bool hot;         /* "hot": true, or the label says "hot" */
+};
+
+struct sim_cards {
+    struct sim_card *v;
+    size_t n;
+};
+
+/*
+ * Read a cards file: a JSON array of card objects, or an object whose
+ * "cards" member is that array.  Objects without a well-formed "pan" or
+ * "expiry" are refused (with their index in err); unknown members are
+ * ignored.  Returns 0 or -1 with err.  Free with sim_cards_free().
+ */
+int sim_cards_load(const char *path, struct sim_cards *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/*
+ * n synthetic cards: Luhn-valid PANs under test BIN 999999 (never a real
+ * issuer), expiry 12/49, CVV2 "123", one account per card.
+ */
+int sim_cards_synth(size_t n, struct sim_cards *out) __attribute__((warn_unused_result));
+void sim_cards_free(struct sim_cards *c);
+/*
+ * The first card whose label equals or contains one of the '|'-separated
+ * words of want ("frozen|blocked"), case-insensitive; NULL when none.
+ */
+const struct sim_card *sim_cards_find(const struct sim_cards *c, const char *want);
+/*
+ * Keep only the cards of one wallet for --hot: those marked hot; failing
+ * that, those sharing the account of the most common account.  Returns
+ * the number kept (0 leaves the set unchanged).
+ */
+size_t sim_cards_keep_hot(struct sim_cards *c);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * cmd_scenario.c - `cardgate-sim scenario`: options, cards, run.
+ */
+#include "tools/sim/scenario.h"
+#include "tools/sim/sim.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void scen_usage(FILE *fp)
+{
+    fprintf(fp, "usage: cardgate-sim scenario --addr HOST:PORT --dialect NAME\n"
+                "         [--framing len2|len4ascii|len2bcd] [--cards FILE] [--json]\n"
+                "         [--timeout SECONDS] [--expect STEP=CODE]...\n"
+                "  steps: signon echo purchase duplicate balance unknown_card expired frozen\n"
+                "         over_limit blocked_mcc insufficient wrong_cvv2 reversal\n"
+                "  exit 0 when every answer matched the expected code, 1 otherwise\n");
+}
+
+int sim_scenario_main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"addr", required_argument, NULL, 'a'},
+        {"dialect", required_argument, NULL, 'd'},
+        {"framing", required_argument, NULL, 'f'},
+        {"cards", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'},
+        {"expect", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct scen_opts o;
+    memset(&o, 0, sizeof(o));
+    o.timeout_ms = 5000;
+    const char *dialect = NULL, *framing = NULL, *cards_path = NULL;
+    char err[300];
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'a':
+            o.addr = optarg;
+            break;
+        case 'd':
+            dialect = optarg;
+            break;
+        case 'f':
+            framing = optarg;
+            break;
+        case 'c':
+            cards_path = optarg;
+            break;
+        case 'j':
+            o.json = true;
+            break;
+        case 't': {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (end == optarg || *end || v < 0.001 || v > 600) {
+                fprintf(stderr, "cardgate-sim scenario: --timeout: bad value '%s'\n", optarg);
+                return 2;
+            }
+            o.timeout_ms = (int)(v * 1000);
+            break;
+        }
+        case 'e':
+            if (scen_add_override(&o, optarg, err, sizeof(err)) != 0) {
+                fprintf(stderr, "cardgate-sim scenario: %s\n", err);
+                return 2;
+            }
+            break;
+        case 'h':
+            scen_usage(stdout);
+            return 0;
+        default:
+            scen_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc || !o.addr || !dialect) {
+        scen_usage(stderr);
+        return 2;
+    }
+    struct sim_link link;
+    if (sim_link_init(&link, dialect, framing, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cardgate-sim scenario: %s\n", err);
+        return 2;
+    }
+    struct sim_cards cards = {0};
+    if (cards_path && sim_cards_load(cards_path, &cards, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cardgate-sim scenario: %s\n", err);
+        sim_link_free(&link);
+        return 1;
+    }
+    o.link = &link;
+    o.cards = &cards;
+    int rc = scenario_run(&o, stdout);
+    sim_cards_free(&cards);
+    sim_link_free(&link);
+    return rc;
+}

@@ -1,0 +1,101 @@
+/*
+ * msg.h - requests a switch sends, built with the codec into caller buffers
+ * (no allocation), framed for the wire; and the checks on answers.  Shared
+ * by `cardgate-sim scenario` and `cardgate-sim load`.
+ *
+ * Where a field has no ISO 8583:1987 home the simulator picks one and says
+ * so here (the daemon must read the same place):
+ *   CVV2   field 48, subelement "92": "92" + 2-digit length + value
+ *          (Mastercard DE 48 SE 92 layout), e.g. "9203123".
+ */
+#ifndef CARDGATE_SIM_MSG_H
+#define CARDGATE_SIM_MSG_H
+
+#include "iso8583/iso8583.h"
+#include "tools/sim/cards.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+enum sim_kind {
+    SIM_K_SIGNON,   /* 0800 70=001 */
+    SIM_K_ECHO,     /* 0800 70=301 */
+    SIM_K_PURCHASE, /* 0200 3=000000 */
+    SIM_K_BALANCE,  /* 0200 3=310000, amount 0; the answer carries 54 */
+    SIM_K_REFUND,   /* 0200 3=200000 */
+    SIM_K_ADVICE,   /* 0220 3=000000 with 38 and 39=00 (stand-in advice) */
+    SIM_K_REVERSAL, /* 0400 3=000000 with 90 built from the original */
+    SIM_K_COUNT
+};
+
+/* "purchase", "reversal", ... ; NULL for an out-of-range kind */
+const char *sim_kind_name(enum sim_kind k);
+/* kind by name, -1 when unknown */
+int sim_kind_parse(const char *name);
+
+/* The original of a reversal (field 90). */
+struct sim_orig {
+    char mti[5];
+    char stan[7];
+    char xmit[11];
+    int64_t amount;
+};
+
+/*
+ * One request.  The strings are copied into m->scratch by sim_build, so the
+ * struct may be reused right after.
+ */
+struct sim_req {
+    enum sim_kind kind;
+    const struct sim_card *card; /* NULL only for 0800 */
+    int64_t amount;              /* minor units */
+    char stan[7];                /* field 11 */
+    char rrn[13];                /* field 37 */
+    char xmit[11];               /* field 7, MMDDhhmmss UTC */
+    char ltime[7];               /* field 12 hhmmss */
+    char ldate[5];               /* field 13 MMDD */
+    const char *mcc;             /* field 18; NULL: the card's or "5411" */
+    const char *currency;        /* field 49; NULL: the card's or "840" */
+    const char *cvv2;            /* NULL: the card's; "" sends none */
+    const struct sim_orig *orig; /* reversals */
+};
+
+/* Fill xmit/ltime/ldate from a wall-clock time. */
+void sim_req_times(struct sim_req *r, time_t now);
+/* Write STAN n (1..999999) as 6 digits. */
+void sim_stan(char out[7], uint32_t n);
+
+/* The dialect's framing, with the kind replaced when framing is not NULL. */
+struct sim_link {
+    const struct iso_dialect *d;
+    struct iso_framing fr;
+};
+/*
+ * Set up a link description: dialect by built-in name or file path, framing
+ * "len2", "len4ascii", "len2bcd" or NULL for the dialect's own.  The dialect
+ * is heap; free with sim_link_free.  -1 with err.
+ */
+int sim_link_init(struct sim_link *l, const char *dialect, const char *framing, char *err,
+                  size_t errlen) __attribute__((warn_unused_result));
+void sim_link_free(struct sim_link *l);
+
+/* The request MTI of a kind ("0200"). */
+const char *sim_kind_mti(enum sim_kind k);
+/*
+ * Build r into m and encode it, framed, into out[0..cap); *outlen is the
+ * whole frame.  Returns 0 or -1 with err.
+ */
+int sim_build(const struct sim_link *l, const struct sim_req *r, struct iso_msg *m, uint8_t *out,
+              size_t cap, size_t *outlen, struct iso_err *err) __attribute__((warn_unused_result));
+/* The answer MTI for a request MTI: "0200" -> "0210". */
+void sim_answer_mti(const char req[4], char out[5]);
+/*
+ * Masked dump of m (text lines, or JSON when json): the codec's masked dump
+ * (PAN first six/last four, track/PIN as '*') with field 48 (CVV2) starred
+ * too.  May change field 48's view in m.  Returns the length or -1.
+ */
+long sim_dump(const struct sim_link *l, struct iso_msg *m, bool json, char *out, size_t cap);
+
+#endif
