@@ -109,7 +109,8 @@ static void put_tlv_obj(struct out *o, const uint8_t *buf, size_t len, bool clea
             continue;
         }
         puts_(o, "\"");
-        int cls = emv_class(t.tag);
+        /* a constructed tag too deep to show may hold a PAN: mask it whole */
+        int cls = t.constructed ? ISO_C_SECRET : emv_class(t.tag);
         if (clear || cls == ISO_C_PUBLIC) {
             put_hex(o, t.v, t.len);
         } else if (cls == ISO_C_PAN) {
@@ -185,7 +186,14 @@ static void put_value_json(const struct iso_dialect *d, int n, const struct iso_
         }
     }
     puts_(o, "\"");
-    if (!clear && fd->cls == ISO_C_PAN && fd->type != ISO_T_B)
+    /*
+     * A composite whose structure does not parse (only possible for a
+     * message built with iso_set, decode refuses it) may carry a PAN or a
+     * secret subfield where we cannot see it: masked whole.
+     */
+    if (!clear && fd->comp != ISO_X_NONE && fd->comp != ISO_X_ORIG)
+        put_rep(o, '*', 2 * (size_t)v->len);
+    else if (!clear && fd->cls == ISO_C_PAN && fd->type != ISO_T_B)
         put_pan_masked(o, v->p, v->len);
     else if (!clear && fd->cls != ISO_C_PUBLIC)
         put_rep(o, '*', fd->type == ISO_T_B ? 2 * (size_t)v->len : v->len);

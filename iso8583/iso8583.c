@@ -114,6 +114,17 @@ int iso_set(struct iso_msg *m, int n, const void *p, size_t len)
     return 0;
 }
 
+size_t iso_echo(struct iso_msg *ans, const struct iso_msg *req, const uint8_t *fields, size_t n)
+{
+    size_t copied = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct iso_view *v = iso_get(req, fields[i]);
+        if (v != NULL && iso_set(ans, fields[i], v->p, v->len) == 0)
+            copied++;
+    }
+    return copied;
+}
+
 int iso_set_copy(struct iso_msg *m, int n, const void *p, size_t len)
 {
     if (len > sizeof(m->scratch) - m->scratch_used)
@@ -163,12 +174,19 @@ static inline bool swar_printable(uint64_t x)
 static bool scan_ok(const uint8_t *p, size_t len, uint8_t want)
 {
     size_t i = 0;
-    if (want == CC_DIGIT || want == CC_ANS) {
-        for (; i + 8 <= len; i += 8) {
+    if ((want == CC_DIGIT || want == CC_ANS) && len >= 8) {
+        const bool dig = want == CC_DIGIT;
+        for (;; i += 8) {
+            /* the last word overlaps the one before: re-checking is harmless */
+            size_t at = i + 8 <= len ? i : len - 8;
             uint64_t x;
-            memcpy(&x, p + i, 8);
-            if (!(want == CC_DIGIT ? swar_digits(x) : swar_printable(x)))
+            memcpy(&x, p + at, 8);
+            if (!(dig ? swar_digits(x) : swar_printable(x))) {
+                i = at;
                 break; /* ans may still be valid Latin-1: the table decides */
+            }
+            if (at + 8 == len)
+                return true;
         }
     }
     uint8_t acc = 0xFF;
@@ -179,46 +197,27 @@ static bool scan_ok(const uint8_t *p, size_t len, uint8_t want)
 
 static const char *const type_names[] = {"n", "an", "ans", "b", "z", "x+n"};
 
-int iso_check_value(const struct iso_dialect *d, int n, const uint8_t *p, size_t len,
-                    struct iso_err *err)
+/* character class per type; 0 for b (anything goes) */
+static const uint8_t type_class[] = {CC_DIGIT, CC_AN, CC_ANS, 0, CC_Z, CC_DIGIT};
+
+/*
+ * The characters of a logical value (length already checked): the amount
+ * sign of x+n, then the type's class.  Branch-free scan first (the common
+ * case is valid data); only a bad value is scanned again to name the
+ * character.
+ */
+static int check_chars(const struct iso_fdef *fd, int n, const uint8_t *p, size_t len,
+                       struct iso_err *err)
 {
-    if (n < 2 || n > ISO_MAX_FIELD || !d->f[n].defined)
-        return iso_fail(err, n, 0, "field %d: not defined in dialect %s", n, d->name);
-    const struct iso_fdef *fd = &d->f[n];
-    size_t units = len;
+    uint8_t want = type_class[fd->type];
+    size_t i0 = 0;
     char cb[8];
     if (fd->type == ISO_T_XN) {
         if (len < 1 || (p[0] != 'C' && p[0] != 'D'))
             return iso_fail(err, n, 0, "field %d: amount sign must be 'C' or 'D'", n);
-        units = len - 1;
+        i0 = 1;
     }
-    if (fd->lenkind == ISO_L_FIXED ? units != fd->max : units > fd->max)
-        return iso_fail(err, n, 0, "field %d: length %zu %s %u", n, units,
-                        fd->lenkind == ISO_L_FIXED ? "differs from fixed" : "exceeds max", fd->max);
-    uint8_t want;
-    switch (fd->type) {
-    case ISO_T_N:
-    case ISO_T_XN:
-        want = CC_DIGIT;
-        break;
-    case ISO_T_AN:
-        want = CC_AN;
-        break;
-    case ISO_T_ANS:
-        want = CC_ANS;
-        break;
-    case ISO_T_Z:
-        want = CC_Z;
-        break;
-    default:
-        return 0;
-    }
-    /*
-     * Branch-free scan first (the common case is valid data); only a bad
-     * value is scanned again to name the character.
-     */
-    size_t i0 = fd->type == ISO_T_XN;
-    if (scan_ok(p + i0, len - i0, want))
+    if (want == 0 || scan_ok(p + i0, len - i0, want))
         return 0;
     for (size_t i = i0; i < len; i++)
         if (!(cclass[p[i]] & want)) {
@@ -230,6 +229,24 @@ int iso_check_value(const struct iso_dialect *d, int n, const uint8_t *p, size_t
     return 0;
 }
 
+int iso_check_value(const struct iso_dialect *d, int n, const uint8_t *p, size_t len,
+                    struct iso_err *err)
+{
+    if (n < 2 || n > ISO_MAX_FIELD || !d->f[n].defined)
+        return iso_fail(err, n, 0, "field %d: not defined in dialect %s", n, d->name);
+    const struct iso_fdef *fd = &d->f[n];
+    size_t units = len;
+    if (fd->type == ISO_T_XN) {
+        if (len < 1 || (p[0] != 'C' && p[0] != 'D'))
+            return iso_fail(err, n, 0, "field %d: amount sign must be 'C' or 'D'", n);
+        units = len - 1;
+    }
+    if (fd->lenkind == ISO_L_FIXED ? units != fd->max : units > fd->max)
+        return iso_fail(err, n, 0, "field %d: length %zu %s %u", n, units,
+                        fd->lenkind == ISO_L_FIXED ? "differs from fixed" : "exceeds max", fd->max);
+    return check_chars(fd, n, p, len, err);
+}
+
 /* ---- wire helpers ----------------------------------------------------- */
 
 static int prefix_digits(uint8_t lenkind)
@@ -239,7 +256,7 @@ static int prefix_digits(uint8_t lenkind)
 }
 
 /* bytes a length prefix takes on the wire */
-static size_t prefix_bytes(uint8_t lenkind, uint8_t lenc)
+static inline size_t prefix_bytes(uint8_t lenkind, uint8_t lenc)
 {
     int nd = prefix_digits(lenkind);
     switch (lenc) {
@@ -253,7 +270,7 @@ static size_t prefix_bytes(uint8_t lenkind, uint8_t lenc)
 }
 
 /* wire bytes of the data for a logical length (units as counted by the prefix) */
-static size_t data_bytes(const struct iso_fdef *fd, size_t len)
+static inline size_t data_bytes(const struct iso_fdef *fd, size_t len)
 {
     switch (fd->type) {
     case ISO_T_B:
@@ -460,6 +477,31 @@ static void pack_bcd(const struct iso_fdef *fd, const uint8_t *src, size_t units
         *p = (uint8_t)(nibble_of(src[i]) << 4 | fd->pad_nib);
 }
 
+/*
+ * The structure inside a composite field: BER-TLV must be well-formed, a
+ * sub-bitmap field must split into its declared subfields.  Checked on
+ * decode and on encode, so what encodes always decodes.
+ */
+static int check_composite(const struct iso_dialect *d, int n, const uint8_t *p, size_t len,
+                           size_t start, struct iso_err *err)
+{
+    int r = 0;
+    if (d->f[n].comp == ISO_X_TLV) {
+        r = iso_tlv_validate(p, len, err);
+    } else if (d->f[n].comp == ISO_X_SUBBITMAP) {
+        struct iso_sub sub;
+        struct iso_view v = {p, (uint32_t)len};
+        r = iso_sub_parse(d, &v, &sub, err);
+    }
+    if (r == 0)
+        return 0;
+    char inner[sizeof(err->msg)];
+    memcpy(inner, err->msg, sizeof(inner));
+    if (strncmp(inner, "field ", 6) == 0) /* sub-bitmap errors name the subfield already */
+        return iso_fail(err, n, start, "%s (field at offset %zu)", inner, start);
+    return iso_fail(err, n, start, "field %d: %s (field at offset %zu)", n, inner, start);
+}
+
 /* decode field n at *off into m */
 static int get_field(const struct iso_dialect *d, int n, const uint8_t *buf, size_t len,
                      size_t *off, struct iso_msg *m, struct iso_err *err)
@@ -516,17 +558,14 @@ static int get_field(const struct iso_dialect *d, int n, const uint8_t *buf, siz
         val = dst;
         m->scratch_used += units;
     }
-    if (iso_check_value(d, n, val, units, err) < 0) {
+    if (check_chars(fd, n, val, units, err) < 0) {
         err->offset = start;
         size_t l = strlen(err->msg);
         snprintf(err->msg + l, sizeof(err->msg) - l, " at offset %zu", start);
         return -1;
     }
-    if (fd->comp == ISO_X_TLV && iso_tlv_validate(val, units, err) < 0) {
-        char inner[sizeof(err->msg)];
-        memcpy(inner, err->msg, sizeof(inner));
-        return iso_fail(err, n, start, "field %d: %s (field at offset %zu)", n, inner, start);
-    }
+    if (check_composite(d, n, val, units, start, err) < 0)
+        return -1;
     m->f[n].p = val;
     m->f[n].len = (uint32_t)units;
     *off += wb;
@@ -538,7 +577,8 @@ static int put_field(const struct iso_dialect *d, int n, const struct iso_view *
 {
     const struct iso_fdef *fd = &d->f[n];
     size_t start = *off;
-    if (iso_check_value(d, n, v->p, v->len, err) < 0)
+    if (iso_check_value(d, n, v->p, v->len, err) < 0 ||
+        check_composite(d, n, v->p, v->len, start, err) < 0)
         return -1;
     if (fd->lenkind != ISO_L_FIXED && put_prefix(fd, n, v->len, out, cap, off, err) < 0)
         return -1;

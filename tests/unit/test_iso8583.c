@@ -232,6 +232,13 @@ static void test_encode_errors(void **state)
     assert_int_equal(iso_encode(d, &m, out, sizeof(out), &olen, &err), -1);
     assert_string_equal(err.msg, "field 3: length 5 differs from fixed 6");
 
+    /* what encodes must decode: a malformed TLV is refused on encode too */
+    iso_clear(&m, 3);
+    assert_int_equal(iso_set(&m, 55, "1234", 4), 0);
+    assert_int_equal(iso_encode(d, &m, out, sizeof(out), &olen, &err), -1);
+    assert_string_equal(
+        err.msg, "field 55: TLV: tag 31: length 50 past the end at offset 0 (field at offset 12)");
+
     /* output too small is an error, not an overflow */
     iso_msg_init(&m);
     assert_int_equal(iso_set_mti(&m, "0100"), 0);
@@ -453,8 +460,43 @@ static void test_masking(void **state)
     assert_true(iso_dump_json(d, &m, true, out, sizeof(out)) > 0);
     assert_non_null(strstr(out, "\"2\":\"4761739001010119\""));
     assert_non_null(strstr(out, "\"5A\":\"4761739001010119\""));
+    /* a field 55 that is not TLV cannot be looked into, so it is masked whole */
+    assert_int_equal(iso_set(&m, 55, "\x5A\x09\x47\x61\x73\x90", 6), 0);
+    assert_true(iso_dump_json(d, &m, false, out, sizeof(out)) > 0);
+    assert_non_null(strstr(out, "\"55\":\"************\""));
     /* too small is an error, never a truncated dump */
     assert_int_equal(iso_dump_json(d, &m, false, out, 20), -1);
+}
+
+static void test_echo(void **state)
+{
+    static struct iso_msg req, ans;
+    static uint8_t wire[512];
+    size_t wl;
+    struct iso_err err;
+    struct iso_dialect *d = dialect("bcd87");
+    iso_msg_init(&req);
+    assert_int_equal(iso_set_mti(&req, "0100"), 0);
+    assert_int_equal(iso_set(&req, 2, "4761739001010119", 16), 0);
+    assert_int_equal(iso_set(&req, 11, "000042", 6), 0);
+    assert_int_equal(iso_set(&req, 41, "TERM0001", 8), 0);
+    assert_int_equal(iso_encode(d, &req, wire, sizeof(wire), &wl, &err), 0);
+    assert_int_equal(iso_decode(d, wire, wl, &req, &err), 0);
+    /* the answer: echo 2 11 37 41 (37 absent), set 39 */
+    iso_msg_init(&ans);
+    assert_int_equal(iso_set_mti(&ans, "0110"), 0);
+    static const uint8_t echo[] = {2, 11, 37, 41};
+    assert_int_equal(iso_echo(&ans, &req, echo, sizeof(echo)), 3);
+    assert_int_equal(iso_set(&ans, 39, "00", 2), 0);
+    assert_false(iso_has(&ans, 37));
+    static uint8_t out[512];
+    assert_int_equal(iso_encode(d, &ans, out, sizeof(out), &wl, &err), 0);
+    static struct iso_msg back;
+    assert_int_equal(iso_decode(d, out, wl, &back, &err), 0);
+    assert_memory_equal(back.mti, "0110", 4);
+    assert_memory_equal(iso_get(&back, 11)->p, "000042", 6);
+    assert_memory_equal(iso_get(&back, 39)->p, "00", 2);
+    assert_int_equal(iso_get(&back, 2)->len, 16);
 }
 
 static void test_required(void **state)
@@ -680,6 +722,7 @@ int main(void)
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_framing);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_masking);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_required);
+    tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_echo);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_dialect_errors);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_roundtrip_random);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_truncations);
