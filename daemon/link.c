@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -521,6 +522,12 @@ struct link *link_accept(struct server *srv, struct listener *lsn, int fd,
     l->accepted_us = l->last_rx_us = util_now_us();
     l->last_echo_us = l->accepted_us;
     evutil_make_socket_nonblocking(fd);
+    if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+        /* answers are small and must not wait for Nagle + delayed ACK (40 ms) */
+        int one = 1;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+            log_warn_p(l->prefix, "TCP_NODELAY");
+    }
     if (lsn->ssl != NULL) {
         SSL *ssl = SSL_new(lsn->ssl);
         if (ssl != NULL)
