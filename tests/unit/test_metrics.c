@@ -78,6 +78,36 @@ static void test_too_small_and_overflowing_keys(void **state)
     expect_line("cardgate_requests_total{mti=\"other\",rc=\"other\"} 5");
 }
 
+static size_t fake_source(void *arg, char *buf, size_t cap)
+{
+    return (size_t)snprintf(buf, cap, "cardgate_db_connections %d\n", *(int *)arg);
+}
+
+static void test_sources_replace_placeholders(void **state)
+{
+    int conns = 3;
+    static char small[sizeof(out)];
+
+    (void)state;
+    memset(&cg_metrics, 0, sizeof(cg_metrics));
+    assert_true(metrics_render(out, sizeof(out)) > 0);
+    expect_line("cardgate_db_connections 0");
+    assert_int_equal(metrics_add_source(fake_source, &conns), 0);
+    assert_true(metrics_render(out, sizeof(out)) > 0);
+    expect_line("cardgate_db_connections 3");
+    assert_null(strstr(out, "cardgate_db_connections 0")); /* no duplicate name */
+    assert_null(strstr(out, "cardgate_db_connections_up"));
+    /* a source that does not fit fails the whole render */
+    long full = metrics_render(out, sizeof(out));
+    assert_int_equal(metrics_render(small, (size_t)full), -1);
+    assert_int_equal(metrics_render(small, (size_t)full + 1), full);
+    metrics_clear_sources();
+    for (int i = 0; i < METRICS_MAX_SOURCES; i++)
+        assert_int_equal(metrics_add_source(fake_source, &conns), 0);
+    assert_int_equal(metrics_add_source(fake_source, &conns), -1);
+    metrics_clear_sources();
+}
+
 static void test_response_mti(void **state)
 {
     static const char *const cases[][2] = {
@@ -97,6 +127,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_too_small_and_overflowing_keys),
+        cmocka_unit_test(test_sources_replace_placeholders),
         cmocka_unit_test(test_response_mti),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
