@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -243,6 +244,33 @@ int cgd_listen(unsigned port)
     return fd;
 }
 
+/* 5 s send and receive timeouts, so a test never hangs on a silent daemon. */
+static void set_timeouts(int fd)
+{
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+int cgd_connect_unix(const char *path)
+{
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    if (fd < 0 || strlen(path) >= sizeof(un.sun_path)) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    memcpy(un.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&un, sizeof(un)) != 0) {
+        close(fd);
+        return -1;
+    }
+    set_timeouts(fd);
+    return fd;
+}
+
 int cgd_connect(unsigned port)
 {
     return cgd_connect_rcvbuf(port, 0);
@@ -251,7 +279,6 @@ int cgd_connect(unsigned port)
 int cgd_connect_rcvbuf(unsigned port, int rcvbuf)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    struct timeval tv = {5, 0};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -263,8 +290,7 @@ int cgd_connect_rcvbuf(unsigned port, int rcvbuf)
         close(fd);
         return -1;
     }
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    set_timeouts(fd);
     return fd;
 }
 

@@ -66,6 +66,8 @@ void cgd_dump_log(struct cgd *d);
 unsigned cgd_free_port(void);
 /* A blocking TCP connection to 127.0.0.1:port with 5 s timeouts; -1 on error. */
 int cgd_connect(unsigned port);
+/* A blocking connection to a unix socket path with 5 s timeouts; -1 on error. */
+int cgd_connect_unix(const char *path);
 /* The same with a small receive buffer set before connecting (0: default). */
 int cgd_connect_rcvbuf(unsigned port, int rcvbuf);
 /* Write a len2 frame; 0 or -1. */
