@@ -289,12 +289,74 @@ static void test_socket_activation(void **state)
     assert_int_equal(cgd_signal_wait(&d, SIGTERM), 0);
 }
 
+static volatile bool traffic_stop;
+
+/* Echo round trips on one link until told to stop; returns failures. */
+static void *traffic(void *arg)
+{
+    int fd = *(int *)arg;
+    long fails = 0, ok = 0;
+
+    while (!traffic_stop) {
+        if (echo_ok(fd))
+            ok++;
+        else
+            fails++;
+        if (fails > 0)
+            break; /* the stream is out of step after a failure */
+    }
+    *(int *)arg = (int)(ok > 0 && fails == 0 ? 0 : -1);
+    return NULL;
+}
+
+static void test_reload_under_traffic(void **state)
+{
+    pthread_t th[2];
+    int fds[2];
+
+    (void)state;
+    assert_int_equal(cgd_init(&d), 0);
+    assert_int_equal(cgd_write_conf(&d, BASE_CONF, d.port[0]), 0);
+    assert_int_equal(cgd_start(&d, NULL), 0);
+    traffic_stop = false;
+    for (int i = 0; i < 2; i++) {
+        fds[i] = cgd_connect(d.port[0]);
+        assert_true(fds[i] >= 0);
+    }
+    int rcs[2] = {fds[0], fds[1]};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, traffic, &rcs[i]), 0);
+    for (int i = 0; i < 10; i++) {
+        if (i % 2 == 0)
+            assert_int_equal(cgd_write_conf(&d,
+                                            "[listener main]\naddress = 127.0.0.1:%u\n"
+                                            "require_signon = yes\nidle_timeout = %ds\n",
+                                            d.port[0], 100 + i),
+                             0);
+        else
+            assert_int_equal(cgd_write_conf(&d, BASE_CONF "bogus = 1\n", d.port[0]), 0);
+        kill(d.pid, SIGHUP);
+        usleep(60000);
+    }
+    traffic_stop = true;
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(rcs[i], 0);
+    }
+    assert_int_equal(cgd_log_count(&d, "reload: done"), 5);
+    assert_int_equal(cgd_log_count(&d, "reload refused: "), 5);
+    assert_int_equal(cgd_log_count(&d, "closed:"), 0); /* no link dropped */
+    for (int i = 0; i < 2; i++)
+        close(fds[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_reload_and_notify, teardown),
         cmocka_unit_test_teardown(test_sigterm_and_int, teardown),
         cmocka_unit_test_teardown(test_socket_activation, teardown),
+        cmocka_unit_test_teardown(test_reload_under_traffic, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -346,18 +347,25 @@ bool cgd_wait_closed(int fd, int ms)
     return false;
 }
 
+static struct iso_dialect *ascii87_dialect;
+
+static void ascii87_load(void)
+{
+    char err[256];
+    ascii87_dialect = iso_dialect_builtin("ascii87", err, sizeof(err));
+}
+
+/* The ascii87 dialect, loaded once (tests may call from several threads). */
 static struct iso_dialect *ascii87(void)
 {
-    static struct iso_dialect *d;
-    char err[256];
-    if (d == NULL)
-        d = iso_dialect_builtin("ascii87", err, sizeof(err));
-    return d;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, ascii87_load);
+    return ascii87_dialect;
 }
 
 long cgd_build(uint8_t *out, size_t cap, const char *mti, ...)
 {
-    static struct iso_msg m;
+    static _Thread_local struct iso_msg m;
     struct iso_err err;
     const char *kv;
     size_t len;
@@ -387,7 +395,7 @@ long cgd_build(uint8_t *out, size_t cap, const char *mti, ...)
 
 int cgd_field(const uint8_t *msg, size_t len, int n, char *val, size_t cap)
 {
-    static struct iso_msg m;
+    static _Thread_local struct iso_msg m;
     struct iso_err err;
     const struct iso_view *v;
 
