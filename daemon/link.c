@@ -257,13 +257,16 @@ static int handle_frame(struct link *l, const struct link_frame *f)
         log_info_p(l->prefix, "%.4s on a link that is not signed on: answered 91", mti);
         return netmgmt_answer_code(l, f, "91");
     }
-    if (l->srv->hooks.dispatch == NULL)
+    if (l->srv->hooks.dispatch == NULL) {
+        cg_metrics.standin_answers++;
         return netmgmt_answer_code(l, f, l->srv->cfg->standin_response);
+    }
     l->outstanding++;
     l->refs++;
     if (l->srv->hooks.dispatch(l->srv->hooks.arg, l, f) != 0) {
         l->outstanding--;
         link_unref(l);
+        cg_metrics.standin_answers++;
         return netmgmt_answer_code(l, f, l->srv->cfg->standin_response);
     }
     return l->state == LINK_CLOSED ? -1 : 0;

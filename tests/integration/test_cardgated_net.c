@@ -323,6 +323,7 @@ static void test_metrics_and_health(void **state)
     assert_non_null(strstr(body, "cardgate_request_duration_seconds_count 2\n"));
     assert_non_null(strstr(body, "cardgate_errors_total{kind=\"decode\"} 0\n"));
     assert_non_null(strstr(body, "cardgate_db_connections_up 0\n"));
+    assert_non_null(strstr(body, "\ncardgate_standin_answers_total 1\n"));
     assert_int_equal(cgd_http_get(d.port[1], "/nope", body, sizeof(body)), 404);
     close(fd);
     assert_int_equal(cgd_signal_wait(&d, SIGTERM), 0);
