@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,9 @@ void link_set_state(struct link *l, enum link_state to)
         abort();
     log_debug_p(l->prefix, "%s -> %s", link_state_name(l->state), link_state_name(to));
     l->state = to;
+    if (to == LINK_SIGNED_ON || to == LINK_SIGNED_OFF)
+        server_event(l->srv, l->prefix, to == LINK_SIGNED_ON ? "signed-on" : "signed-off", "%s",
+                     "");
 }
 
 bool link_may_transact(const struct link *l)
@@ -116,6 +120,7 @@ void link_close(struct link *l, int kind, const char *fmt, ...)
         log_info_p(l->prefix, "closed: %s", reason);
     }
     link_set_state(l, LINK_CLOSED);
+    server_event(l->srv, l->prefix, "closed", "%s", reason);
     if (l->bev != NULL) {
         bufferevent_disable(l->bev, EV_READ | EV_WRITE);
         bufferevent_setcb(l->bev, NULL, NULL, NULL, NULL);
@@ -181,11 +186,10 @@ static void request_done(struct link *l)
 {
     assert(l->outstanding > 0);
     l->outstanding--;
-    if (l->state == LINK_DRAINING && l->outstanding == 0)
-        close_when_flushed(l, "drained");
-    else if (l->read_paused && l->state != LINK_CLOSED &&
-             l->outstanding < l->lsn->conf.max_outstanding)
-        event_active(&l->resume, EV_READ, 0); /* not from inside the pipeline's call */
+    /* from the loop, not from inside the pipeline's call: read on, or end a drain */
+    if ((l->read_paused || l->state == LINK_DRAINING) && l->state != LINK_CLOSED &&
+        l->outstanding < l->lsn->conf.max_outstanding)
+        event_active(&l->resume, EV_READ, 0);
 }
 
 int link_send_answer(struct link *l, const uint8_t *req_hdr, const uint8_t *msg, size_t len)
@@ -220,10 +224,9 @@ void link_drain(struct link *l)
         return;
     l->was_signed_on = l->state == LINK_SIGNED_ON;
     link_set_state(l, LINK_DRAINING);
-    if (l->bev != NULL)
-        bufferevent_disable(l->bev, EV_READ);
-    if (l->outstanding == 0)
-        close_when_flushed(l, "drained");
+    bufferevent_disable(l->bev, EV_READ);
+    /* frames already received are still served; then the link closes */
+    event_active(&l->resume, EV_READ, 0);
 }
 
 /* True for request MTIs the pipeline serves (financial, reversal, advice). */
@@ -254,26 +257,33 @@ static int handle_frame(struct link *l, const struct link_frame *f)
         log_info_p(l->prefix, "%.4s on a link that is not signed on: answered 91", mti);
         return netmgmt_answer_code(l, f, "91");
     }
-    if (l->srv->hooks.dispatch == NULL)
+    if (l->srv->hooks.dispatch == NULL) {
+        cg_metrics.standin_answers++;
         return netmgmt_answer_code(l, f, l->srv->cfg->standin_response);
+    }
     l->outstanding++;
     l->refs++;
     if (l->srv->hooks.dispatch(l->srv->hooks.arg, l, f) != 0) {
         l->outstanding--;
         link_unref(l);
+        cg_metrics.standin_answers++;
         return netmgmt_answer_code(l, f, l->srv->cfg->standin_response);
     }
     return l->state == LINK_CLOSED ? -1 : 0;
 }
 
-/* Take every complete frame from the input buffer, within backpressure. */
+/*
+ * Take every complete frame from the input buffer, within backpressure.  A
+ * draining link reads nothing new but still serves the frames it holds, and
+ * closes once they are all answered.
+ */
 static void process_input(struct link *l)
 {
     const struct listener *lsn = l->lsn;
     struct evbuffer *in;
     int64_t now = util_now_us();
 
-    while (l->state != LINK_CLOSED && l->state != LINK_DRAINING && !l->close_after_flush) {
+    while (l->state != LINK_CLOSED && !l->close_after_flush) {
         size_t have, want, off, mlen, flen;
         struct iso_err err;
         uint8_t *p;
@@ -330,8 +340,16 @@ static void process_input(struct link *l)
             return;
         }
     }
-    if (l->read_paused && l->state != LINK_CLOSED && l->state != LINK_DRAINING &&
-        !l->close_after_flush) {
+    if (l->state == LINK_CLOSED || l->close_after_flush)
+        return;
+    if (l->state == LINK_DRAINING) {
+        if (l->outstanding == 0) {
+            size_t left = evbuffer_get_length(bufferevent_get_input(l->bev));
+            if (left > 0)
+                log_info_p(l->prefix, "drain: %zu bytes of an incomplete frame dropped", left);
+            close_when_flushed(l, "drained");
+        }
+    } else if (l->read_paused) {
         l->read_paused = false;
         bufferevent_enable(l->bev, EV_READ);
     }
@@ -507,6 +525,12 @@ struct link *link_accept(struct server *srv, struct listener *lsn, int fd,
     l->accepted_us = l->last_rx_us = util_now_us();
     l->last_echo_us = l->accepted_us;
     evutil_make_socket_nonblocking(fd);
+    if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+        /* answers are small and must not wait for Nagle + delayed ACK (40 ms) */
+        int one = 1;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+            log_warn_p(l->prefix, "TCP_NODELAY");
+    }
     if (lsn->ssl != NULL) {
         SSL *ssl = SSL_new(lsn->ssl);
         if (ssl != NULL)
@@ -535,6 +559,7 @@ struct link *link_accept(struct server *srv, struct listener *lsn, int fd,
     cg_metrics.links_open++;
     cg_metrics.links_accepted++;
     log_info_p(l->prefix, "accepted%s", lsn->ssl != NULL ? " (TLS handshake)" : "");
+    server_event(srv, l->prefix, "accepted", "%s", lsn->ssl != NULL ? "tls" : "plain");
     arm_timer(l);
     return l;
 }

@@ -96,6 +96,8 @@ int main(int argc, char **argv)
         event_base_free(base);
         return 1;
     }
+    if (debug)
+        srv->log_level_override = LOG_LVL_DEBUG;
     log_info("cardgated %s starting with %s", CARDGATE_VERSION, path);
     if (server_start(srv) != 0) {
         log_warnx("cannot start (see above)");

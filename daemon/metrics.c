@@ -22,6 +22,27 @@ const uint64_t metrics_lat_bounds_us[METRICS_NBUCKETS] = {
     250,   500,    1000,   2000,   5000,    10000,   20000,
     50000, 100000, 250000, 500000, 1000000, 5000000, UINT64_MAX};
 
+static struct {
+    metrics_source_fn fn;
+    void *arg;
+} sources[METRICS_MAX_SOURCES];
+static unsigned nsources;
+
+int metrics_add_source(metrics_source_fn fn, void *arg)
+{
+    if (nsources == METRICS_MAX_SOURCES)
+        return -1;
+    sources[nsources].fn = fn;
+    sources[nsources].arg = arg;
+    nsources++;
+    return 0;
+}
+
+void metrics_clear_sources(void)
+{
+    nsources = 0;
+}
+
 static const char *const err_names[MERR__COUNT] = {
     [MERR_FRAME] = "frame",
     [MERR_DECODE] = "decode",
@@ -149,18 +170,31 @@ long metrics_render(char *buf, size_t cap)
         "cardgate_request_duration_seconds_sum %" PRIu64 ".%06" PRIu64 "\n"
         "cardgate_request_duration_seconds_count %" PRIu64 "\n",
         m->lat_sum_us / 1000000, m->lat_sum_us % 1000000, m->lat_count);
-    counter(&o, "cardgate_db_connections_up", "Database connections ready.", "gauge",
-            m->db_connections_up);
-    counter(&o, "cardgate_db_connections", "Database connections configured.", "gauge",
-            m->db_connections_total);
-    counter(&o, "cardgate_db_batches_total", "authorize_batch calls.", "counter", m->db_batches);
-    counter(&o, "cardgate_db_batch_requests_total", "Requests sent in batches.", "counter",
-            m->db_batch_requests);
-    counter(&o, "cardgate_db_errors_total", "Database errors.", "counter", m->db_errors);
-    counter(&o, "cardgate_db_reconnects_total", "Database reconnections.", "counter",
-            m->db_reconnects);
     counter(&o, "cardgate_standin_answers_total", "Requests answered from stand-in.", "counter",
             m->standin_answers);
+    if (nsources == 0) {
+        counter(&o, "cardgate_db_connections_up", "Database connections ready.", "gauge",
+                m->db_connections_up);
+        counter(&o, "cardgate_db_connections", "Database connections configured.", "gauge",
+                m->db_connections_total);
+        counter(&o, "cardgate_db_batches_total", "authorize_batch calls.", "counter",
+                m->db_batches);
+        counter(&o, "cardgate_db_batch_requests_total", "Requests sent in batches.", "counter",
+                m->db_batch_requests);
+        counter(&o, "cardgate_db_errors_total", "Database errors.", "counter", m->db_errors);
+        counter(&o, "cardgate_db_reconnects_total", "Database reconnections.", "counter",
+                m->db_reconnects);
+    }
+    for (unsigned i = 0; i < nsources && !o.full; i++) {
+        size_t room = o.cap - o.len;
+        size_t need = sources[i].fn(sources[i].arg, o.buf + o.len, room);
+        if (need >= room)
+            o.full = true;
+        else
+            o.len += need;
+    }
+    if (o.full)
+        buf[0] = '\0';
     return o.full ? -1 : (long)o.len;
 }
 

@@ -57,7 +57,12 @@ struct cg_metrics {
     uint64_t lat_bucket[METRICS_NBUCKETS];
     uint64_t lat_count;
     uint64_t lat_sum_us;
-    /* filled by the database pool */
+    /*
+     * Database placeholders, rendered only while no source is registered
+     * (the pool renders its own cardgate_db_* text through
+     * metrics_add_source, dbp_stats_prometheus); db_connections_up/total
+     * also feed systemd's STATUS=, so the pipeline keeps them current.
+     */
     uint64_t db_connections_up;
     uint64_t db_connections_total;
     uint64_t db_batches;
@@ -80,6 +85,21 @@ void metrics_request(const char *mti, const char *rc, int64_t latency_us);
  * Returns the length, or -1 when buf is too small.
  */
 long metrics_render(char *buf, size_t cap) __attribute__((warn_unused_result));
+
+/*
+ * Another module's Prometheus text appended to /metrics: write into
+ * buf[0..cap) and return the length needed, like snprintf (a result >= cap
+ * means it did not fit).
+ */
+typedef size_t (*metrics_source_fn)(void *arg, char *buf, size_t cap);
+
+#define METRICS_MAX_SOURCES 8
+
+/* Register a source (rendered in order); 0, or -1 when all slots are taken. */
+int metrics_add_source(metrics_source_fn fn, void *arg) __attribute__((warn_unused_result));
+
+/* Forget every source (before the modules behind them go away). */
+void metrics_clear_sources(void);
 
 /* Is the service healthy (listeners up, not draining)? Set by the server. */
 typedef bool (*metrics_health_fn)(void *arg);

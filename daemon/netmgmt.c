@@ -86,6 +86,7 @@ static const char *nm_code(struct link *l, const struct iso_view *code)
         return "00";
     if (memcmp(code->p, "201", 3) == 0) {
         log_info_p(l->prefix, "cutover (0800 code 201)");
+        server_event(l->srv, l->prefix, "cutover", "%s", "");
         return "00";
     }
     log_info_p(l->prefix, "network management code %.3s not supported: answered 12",

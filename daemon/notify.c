@@ -84,7 +84,7 @@ uint64_t notify_watchdog_usec(void)
     char *end;
     unsigned long long v;
 
-    if (us == NULL || us[0] == '\0')
+    if (us == NULL || us[0] < '0' || us[0] > '9') /* strtoull takes "-5" */
         return 0;
     if (pid != NULL && pid[0] != '\0') {
         errno = 0;

@@ -19,6 +19,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,20 +37,51 @@ static void tv_from_us(struct timeval *tv, int64_t us)
     tv->tv_usec = (suseconds_t)(us % 1000000);
 }
 
+/*
+ * Tell systemd.  The socket is non-blocking so a stuck receiver never
+ * stalls the loop; a lost datagram is logged once per run of failures.
+ */
 static void notify(struct server *s, const char *text)
 {
-    if (notify_send(&s->notify, text) != 0)
-        log_warn("notify: cannot send to NOTIFY_SOCKET");
+    static bool failing;
+
+    if (notify_send(&s->notify, text) != 0) {
+        if (!failing)
+            log_warn("notify: cannot send to NOTIFY_SOCKET");
+        failing = true;
+    } else {
+        failing = false;
+    }
 }
 
+/* STATUS=: links, frames/s since the last STATUS, database connections. */
 static void send_status(struct server *s, const char *what)
 {
     char buf[256];
-    snprintf(buf, sizeof(buf), "STATUS=%s; links %llu, frames in %llu, db %llu/%llu up", what,
-             (unsigned long long)cg_metrics.links_open, (unsigned long long)cg_metrics.frames_in,
+    int64_t now = util_now_us(), dt = now - s->status_us;
+    uint64_t frames = cg_metrics.frames_in - s->status_frames;
+    unsigned long long rate = dt > 0 ? (unsigned long long)(frames * 1000000 / (uint64_t)dt) : 0;
+
+    snprintf(buf, sizeof(buf), "STATUS=%s; links %llu, %llu frames/s, db %llu/%llu up", what,
+             (unsigned long long)cg_metrics.links_open, rate,
              (unsigned long long)cg_metrics.db_connections_up,
              (unsigned long long)cg_metrics.db_connections_total);
+    s->status_frames = cg_metrics.frames_in;
+    s->status_us = now;
     notify(s, buf);
+}
+
+void server_event(struct server *s, const char *who, const char *event, const char *fmt, ...)
+{
+    char detail[256];
+    va_list ap;
+
+    if (s->hooks.event == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    s->hooks.event(s->hooks.arg, who, event, detail);
 }
 
 /* ---- listeners ---------------------------------------------------------- */
@@ -322,6 +354,7 @@ static void on_accept_error(struct evconnlistener *evl, void *arg)
 /* Wrap fd into lsn's evconnlistener; -1 (fd closed) on error. */
 static int listener_attach(struct listener *lsn, int fd)
 {
+    evutil_make_socket_nonblocking(fd); /* systemd's sockets may be blocking */
     lsn->evl = evconnlistener_new(lsn->srv->base, on_accept, lsn,
                                   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
     if (lsn->evl == NULL) {
@@ -431,6 +464,7 @@ void server_drain(struct server *s)
         return;
     s->draining = true;
     notify(s, "STOPPING=1");
+    server_event(s, "server", "draining", "%s", "");
     log_info("draining: no new links, answering what is in flight");
     for (unsigned i = 0; i < s->nlisteners; i++) {
         struct listener *lsn = s->listeners[i];
@@ -586,10 +620,13 @@ int server_reload(struct server *s)
     }
     old = s->cfg;
     s->cfg = nc;
+    if (s->log_level_override >= 0)
+        nc->log_level = s->log_level_override;
     log_set_level((enum log_level)nc->log_level);
     start_metrics(s, old);
     free(old);
     cg_metrics.reloads_ok++;
+    server_event(s, "server", "reloaded", "%u listeners", s->nlisteners);
     log_info("reload: done, %u listener%s", s->nlisteners, s->nlisteners == 1 ? "" : "s");
     notify(s, "READY=1");
     send_status(s, "serving (reloaded)");
@@ -597,6 +634,7 @@ int server_reload(struct server *s)
 refused:
     free(nc);
     cg_metrics.reloads_failed++;
+    server_event(s, "server", "reload-refused", "%s", "see the log");
     notify(s, "READY=1");
     send_status(s, "serving (reload refused, see the log)");
     return -1;
@@ -629,6 +667,8 @@ struct server *server_new(struct event_base *base, struct cg_config *cfg)
     s->base = base;
     s->cfg = cfg;
     s->notify.fd = -1;
+    s->log_level_override = -1;
+    s->status_us = util_now_us();
     TAILQ_INIT(&s->links);
     TAILQ_INIT(&s->reap);
     event_assign(&s->reap_ev, base, -1, 0, on_reap, s);

@@ -51,9 +51,19 @@ struct listener {
  */
 typedef void (*server_drain_fn)(void *arg, struct server *s);
 
+/*
+ * Lifecycle events for the audit log: who ("link main#3 10.0.0.5:41234",
+ * "listener main", "server"), what ("accepted", "closed", "signed-on",
+ * "signed-off", "cutover", "refused", "reloaded", "reload-refused",
+ * "draining") and a detail (the reason; may be empty).  Never carries
+ * message contents.
+ */
+typedef void (*server_event_fn)(void *arg, const char *who, const char *event, const char *detail);
+
 struct server_hooks {
     link_dispatch_fn dispatch; /* NULL: every financial request is answered from stand-in */
     server_drain_fn drain;     /* may be NULL */
+    server_event_fn event;     /* may be NULL */
     void *arg;
 };
 
@@ -77,6 +87,8 @@ struct server {
     int sd_fds[SERVER_MAX_SD_FDS]; /* systemd sockets not (yet) matched to a listener */
     unsigned nsd_fds;
     uint64_t status_frames; /* frames_in at the last STATUS= */
+    int64_t status_us;      /* when the last STATUS= went out */
+    int log_level_override; /* -1, or the level -d asked for, kept across reloads */
     struct iso_msg rx;      /* decode scratch for the link being read (single-threaded) */
 };
 
@@ -103,6 +115,10 @@ void server_free(struct server *s);
 
 /* The configuration in force (changes on reload). */
 const struct cg_config *server_config(const struct server *s);
+
+/* Report a lifecycle event to the hooks (printf-style detail). */
+void server_event(struct server *s, const char *who, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* For links: queue l for freeing from the loop. */
 void server_reap(struct server *s, struct link *l);

@@ -27,18 +27,10 @@
 
 static struct cgd d;
 
-/* Fails the test when the daemon's log holds a sanitizer report. */
 static int teardown(void **state)
 {
-    int bad;
     (void)state;
-    if (d.pid > 0)
-        (void)cgd_signal_wait(&d, SIGTERM);
-    bad = cgd_log_count(&d, "Sanitizer") + cgd_log_count(&d, "runtime error");
-    if (bad > 0)
-        cgd_dump_log(&d);
-    cgd_cleanup(&d);
-    return bad > 0 ? -1 : 0;
+    return cgd_finish(&d);
 }
 
 /* Start a daemon with one listener on port 0 plus extra listener keys. */
@@ -331,9 +323,48 @@ static void test_metrics_and_health(void **state)
     assert_non_null(strstr(body, "cardgate_request_duration_seconds_count 2\n"));
     assert_non_null(strstr(body, "cardgate_errors_total{kind=\"decode\"} 0\n"));
     assert_non_null(strstr(body, "cardgate_db_connections_up 0\n"));
+    assert_non_null(strstr(body, "\ncardgate_standin_answers_total 1\n"));
     assert_int_equal(cgd_http_get(d.port[1], "/nope", body, sizeof(body)), 404);
     close(fd);
     assert_int_equal(cgd_signal_wait(&d, SIGTERM), 0);
+}
+
+static void test_unix_socket_and_tpdu(void **state)
+{
+    char path[400], rc[3], v[16];
+    uint8_t msg[256], frame[300], ans[300];
+    long n;
+    int fd;
+
+    (void)state;
+    assert_int_equal(cgd_init(&d), 0);
+    snprintf(path, sizeof(path), "%s/switch.sock", d.dir);
+    assert_int_equal(cgd_write_conf(&d,
+                                    "[listener local]\naddress = unix:%s\n"
+                                    "[listener tpdu]\naddress = 127.0.0.1:%u\nheader = tpdu\n",
+                                    path, d.port[0]),
+                     0);
+    assert_int_equal(cgd_start(&d, NULL), 0);
+    fd = cgd_connect_unix(path);
+    assert_true(fd >= 0);
+    netmgmt(fd, "301", "000001", rc);
+    assert_string_equal(rc, "00");
+    close(fd);
+
+    /* TPDU 60 0001 0002: the answer carries 60 0002 0001 */
+    fd = cgd_connect(d.port[0]);
+    assert_true(fd >= 0);
+    n = cgd_build(msg, sizeof(msg), "0800", F7, "11=000002", "70=301", NULL);
+    assert_true(n > 0);
+    memcpy(frame, "\x60\x00\x01\x00\x02", 5);
+    memcpy(frame + 5, msg, (size_t)n);
+    assert_int_equal(cgd_send_frame(fd, frame, (size_t)n + 5), 0);
+    n = cgd_recv_frame(fd, ans, sizeof(ans));
+    assert_true(n > 5);
+    assert_memory_equal(ans, "\x60\x00\x02\x00\x01", 5);
+    assert_int_equal(cgd_field(ans + 5, (size_t)n - 5, 39, v, sizeof(v)), 0);
+    assert_string_equal(v, "00");
+    close(fd);
 }
 
 int main(void)
@@ -348,6 +379,7 @@ int main(void)
         cmocka_unit_test_teardown(test_own_echo_and_silent_peer, teardown),
         cmocka_unit_test_teardown(test_peer_not_reading, teardown),
         cmocka_unit_test_teardown(test_metrics_and_health, teardown),
+        cmocka_unit_test_teardown(test_unix_socket_and_tpdu, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +54,7 @@ int cgd_init(struct cgd *d)
     snprintf(d->dir, sizeof(d->dir), "%s/cardgated-test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (mkdtemp(d->dir) == NULL)
         return -1;
+    d->listen_fd = -1;
     snprintf(d->conf, sizeof(d->conf), "%s/cardgated.conf", d->dir);
     snprintf(d->log, sizeof(d->log), "%s/log", d->dir);
     for (int i = 0; i < CGD_NPORTS; i++) {
@@ -146,6 +149,14 @@ int cgd_start(struct cgd *d, const char *const *env)
         close(fd);
         for (size_t i = 0; env != NULL && env[i] != NULL; i++)
             putenv((char *)env[i]);
+        if (d->listen_fd >= 0) {
+            char spid[32];
+            if (d->listen_fd != 3 && dup2(d->listen_fd, 3) != 3)
+                _exit(127);
+            snprintf(spid, sizeof(spid), "%ld", (long)getpid());
+            setenv("LISTEN_PID", spid, 1);
+            setenv("LISTEN_FDS", "1", 1);
+        }
         execl(prog, prog, "-d", "-c", d->conf, (char *)NULL);
         _exit(127);
     }
@@ -185,10 +196,26 @@ int cgd_signal_wait(struct cgd *d, int sig)
     return -1;
 }
 
+int cgd_finish(struct cgd *d)
+{
+    int bad;
+
+    if (d->pid > 0)
+        (void)cgd_signal_wait(d, SIGTERM);
+    bad = cgd_log_count(d, "Sanitizer") + cgd_log_count(d, "runtime error");
+    if (bad > 0)
+        cgd_dump_log(d);
+    cgd_cleanup(d);
+    return bad > 0 ? -1 : 0;
+}
+
 void cgd_cleanup(struct cgd *d)
 {
     char cmd[600];
 
+    if (d->listen_fd >= 0)
+        close(d->listen_fd);
+    d->listen_fd = -1;
     if (d->pid > 0) {
         kill(d->pid, SIGKILL);
         waitpid(d->pid, NULL, 0);
@@ -202,6 +229,49 @@ void cgd_cleanup(struct cgd *d)
     d->dir[0] = '\0';
 }
 
+int cgd_listen(unsigned port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 16) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* 5 s send and receive timeouts, so a test never hangs on a silent daemon. */
+static void set_timeouts(int fd)
+{
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+int cgd_connect_unix(const char *path)
+{
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    if (fd < 0 || strlen(path) >= sizeof(un.sun_path)) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    memcpy(un.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&un, sizeof(un)) != 0) {
+        close(fd);
+        return -1;
+    }
+    set_timeouts(fd);
+    return fd;
+}
+
 int cgd_connect(unsigned port)
 {
     return cgd_connect_rcvbuf(port, 0);
@@ -210,7 +280,6 @@ int cgd_connect(unsigned port)
 int cgd_connect_rcvbuf(unsigned port, int rcvbuf)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    struct timeval tv = {5, 0};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -222,8 +291,7 @@ int cgd_connect_rcvbuf(unsigned port, int rcvbuf)
         close(fd);
         return -1;
     }
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    set_timeouts(fd);
     return fd;
 }
 
@@ -279,18 +347,25 @@ bool cgd_wait_closed(int fd, int ms)
     return false;
 }
 
+static struct iso_dialect *ascii87_dialect;
+
+static void ascii87_load(void)
+{
+    char err[256];
+    ascii87_dialect = iso_dialect_builtin("ascii87", err, sizeof(err));
+}
+
+/* The ascii87 dialect, loaded once (tests may call from several threads). */
 static struct iso_dialect *ascii87(void)
 {
-    static struct iso_dialect *d;
-    char err[256];
-    if (d == NULL)
-        d = iso_dialect_builtin("ascii87", err, sizeof(err));
-    return d;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, ascii87_load);
+    return ascii87_dialect;
 }
 
 long cgd_build(uint8_t *out, size_t cap, const char *mti, ...)
 {
-    static struct iso_msg m;
+    static _Thread_local struct iso_msg m;
     struct iso_err err;
     const char *kv;
     size_t len;
@@ -320,7 +395,7 @@ long cgd_build(uint8_t *out, size_t cap, const char *mti, ...)
 
 int cgd_field(const uint8_t *msg, size_t len, int n, char *val, size_t cap)
 {
-    static struct iso_msg m;
+    static _Thread_local struct iso_msg m;
     struct iso_err err;
     const struct iso_view *v;
 

@@ -31,6 +31,7 @@ struct cgd {
     char conf[300];
     char log[300];
     unsigned port[CGD_NPORTS]; /* free loopback ports picked at init */
+    int listen_fd;             /* >= 0: passed as fd 3 with LISTEN_FDS=1 (socket activation) */
 };
 
 /* Make a temp dir and pick free ports; 0 or -1. */
@@ -49,6 +50,13 @@ bool cgd_log_wait(struct cgd *d, const char *needle, int ms);
 int cgd_log_count(struct cgd *d, const char *needle);
 /* Send sig and wait up to 10 s for the exit; returns the exit status or -1 (killed). */
 int cgd_signal_wait(struct cgd *d, int sig);
+/* A listening TCP socket on 127.0.0.1:port (for socket activation); -1 on error. */
+int cgd_listen(unsigned port);
+/*
+ * End of a test: SIGTERM a running daemon, then cgd_cleanup.  Returns -1
+ * (log printed) when the log holds a sanitizer report, 0 otherwise.
+ */
+int cgd_finish(struct cgd *d);
 /* Kill a still running daemon, remove the temp dir. */
 void cgd_cleanup(struct cgd *d);
 /* Print the log to stderr (on failure). */
@@ -58,6 +66,8 @@ void cgd_dump_log(struct cgd *d);
 unsigned cgd_free_port(void);
 /* A blocking TCP connection to 127.0.0.1:port with 5 s timeouts; -1 on error. */
 int cgd_connect(unsigned port);
+/* A blocking connection to a unix socket path with 5 s timeouts; -1 on error. */
+int cgd_connect_unix(const char *path);
 /* The same with a small receive buffer set before connecting (0: default). */
 int cgd_connect_rcvbuf(unsigned port, int rcvbuf);
 /* Write a len2 frame; 0 or -1. */
