@@ -87,7 +87,8 @@ DECLARE
     n int := 0;
 BEGIN
     PERFORM 1 FROM accounts WHERE id IN (
-        SELECT account_id FROM authorizations WHERE hold_amount > 0 AND hold_expires_at <= p_now LIMIT p_limit)
+        SELECT account_id FROM authorizations WHERE hold_amount > 0 AND hold_expires_at <= p_now
+         ORDER BY id LIMIT p_limit)
       ORDER BY id FOR UPDATE;
     FOR a IN SELECT * FROM authorizations WHERE hold_amount > 0 AND hold_expires_at <= p_now
              ORDER BY id LIMIT p_limit FOR UPDATE LOOP
