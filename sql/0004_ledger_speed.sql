@@ -65,6 +65,7 @@ DECLARE
     current_amt bigint;
     release bigint;
     extra bigint;
+    uncapture bigint := 0;      -- credited back out of a captured amount
     newamt bigint;
     code text := '00';
     rl text;
@@ -102,6 +103,12 @@ BEGIN
                 extra := 0;
             ELSE
                 current_amt := o.amount_approved - o.amount_reversed;
+                IF o.kind IN ('auth', 'cash', 'standin') THEN
+                    -- what this hold still takes from the wallet: the open hold
+                    -- plus what a completion captured (net of earlier credits),
+                    -- which may be less or more than what was approved
+                    current_amt := o.hold_amount + o.amount_captured;
+                END IF;
                 newamt := greatest(coalesce(r.replacement_amount, 0), 0);
                 release := greatest(current_amt - newamt, 0);
                 extra := 0;
@@ -109,6 +116,7 @@ BEGIN
                     IF release > o.hold_amount THEN
                         extra := release - o.hold_amount;  -- already captured: credit back
                         release := o.hold_amount;
+                        uncapture := extra;
                     END IF;
                 ELSE
                     extra := release;                      -- financial or refund: settled money
@@ -132,7 +140,8 @@ BEGIN
                 UPDATE authorizations
                    SET hold_amount = hold_amount - release,
                        amount_reversed = amount_reversed + release + extra,
-                       status = CASE WHEN hold_amount - release = 0 AND amount_captured = 0
+                       amount_captured = amount_captured - uncapture,
+                       status = CASE WHEN hold_amount - release = 0 AND amount_captured - uncapture = 0
                                      THEN 'reversed' ELSE status END,
                        updated_at = now()
                  WHERE id = o.id;
