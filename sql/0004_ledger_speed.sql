@@ -334,10 +334,20 @@ BEGIN
           LEFT JOIN cardholders ch ON ch.id = c.cardholder_id
           LEFT JOIN accounts ac ON ac.id = c.account_id
           LEFT JOIN companies co ON co.id = ac.company_id
-          LEFT JOIN authorizations d
-                 ON d.acquirer_id = coalesce(r.acquirer_id, '') AND d.stan = coalesce(r.stan, '')
-                AND d.xmit_at = coalesce(r.xmit_at, '') AND d.rrn = coalesce(r.rrn, '')
-                AND d.key_kind = CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END
+          -- the stored message this one repeats: the idempotency key, or for
+          -- a repeat advice (xx21), which carries a new field 7, the key
+          -- without the transmission time (same acquirer, STAN, RRN, kind)
+          LEFT JOIN LATERAL (
+                SELECT x.* FROM authorizations x
+                 WHERE x.acquirer_id = coalesce(r.acquirer_id, '') AND x.stan = coalesce(r.stan, '')
+                   AND x.xmit_at = coalesce(r.xmit_at, '') AND x.rrn = coalesce(r.rrn, '')
+                   AND x.key_kind = CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END
+                UNION ALL
+                SELECT y.* FROM authorizations y
+                 WHERE right(r.mti, 1) = '1' AND coalesce(r.rrn, '') <> ''
+                   AND y.acquirer_id = coalesce(r.acquirer_id, '') AND y.stan = coalesce(r.stan, '')
+                   AND y.rrn = r.rrn AND y.key_kind = CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END
+                LIMIT 1) d ON true
           LEFT JOIN LATERAL (SELECT u.id FROM authorizations u
                               WHERE u.status = 'unmatched' AND r.kind IN ('auth', 'cash', 'financial')
                                 AND u.orig_acquirer_id = coalesce(r.acquirer_id, '')
