@@ -44,6 +44,12 @@ int keyx_change(const struct keyset *cur, const char *zmk_name, const char *key_
                      h.usage);
             goto out;
         }
+        /* the block names its key's algorithm: it must be the one the key is used with */
+        if (h.algorithm != (old->alg == KS_ALG_AES ? 'A' : 'T')) {
+            snprintf(err, errlen, "key change for %s: key block algorithm '%c' does not fit %s",
+                     key_name, h.algorithm, ks_alg_name(old->alg));
+            goto out;
+        }
     } else {
         long n = util_hex_decode(block, enc, sizeof(enc));
         if (n <= 0 || old->alg != KS_ALG_TDES ||

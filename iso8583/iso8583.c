@@ -9,6 +9,8 @@
  */
 #include "iso8583/internal.h"
 
+#include "common/util.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -290,17 +292,6 @@ static inline size_t data_bytes(const struct iso_fdef *fd, size_t len)
 
 static const char hexdig[] = "0123456789ABCDEF";
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* read a bitmap of 64 bits at *off */
 static int get_bitmap(const struct iso_dialect *d, const uint8_t *buf, size_t len, size_t *off,
                       uint64_t *out, const char *which, struct iso_err *err)
@@ -316,7 +307,7 @@ static int get_bitmap(const struct iso_dialect *d, const uint8_t *buf, size_t le
     } else {
         for (int i = 0; i < 16; i++) {
             uint8_t c = d->text_enc == ISO_E_EBCDIC ? iso_ebcdic_to_latin1[p[i]] : p[i];
-            int h = hexval(c);
+            int h = util_hex_digit(c);
             if (h < 0)
                 return iso_fail(err, -1, *off + i,
                                 "bitmap: %s bitmap has non-hex byte at offset %zu", which,
@@ -541,7 +532,7 @@ static int get_field(const struct iso_dialect *d, int n, const uint8_t *buf, siz
                     hi = iso_ebcdic_to_latin1[hi];
                     lo = iso_ebcdic_to_latin1[lo];
                 }
-                int h = hexval(hi), l = hexval(lo);
+                int h = util_hex_digit(hi), l = util_hex_digit(lo);
                 if (h < 0 || l < 0)
                     return iso_fail(err, n, *off + 2 * i, "field %d: non-hex byte at offset %zu", n,
                                     *off + 2 * i);

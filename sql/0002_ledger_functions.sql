@@ -239,6 +239,7 @@ DECLARE
     current_amt bigint;
     release bigint;
     extra bigint;
+    uncapture bigint := 0;      -- credited back out of a captured amount
     newamt bigint;
     code text := '00';
     rl text;
@@ -276,6 +277,12 @@ BEGIN
                 extra := 0;
             ELSE
                 current_amt := o.amount_approved - o.amount_reversed;
+                IF o.kind IN ('auth', 'cash', 'standin') THEN
+                    -- what this hold still takes from the wallet: the open hold
+                    -- plus what a completion captured (net of earlier credits),
+                    -- which may be less or more than what was approved
+                    current_amt := o.hold_amount + o.amount_captured;
+                END IF;
                 newamt := greatest(coalesce(r.replacement_amount, 0), 0);
                 release := greatest(current_amt - newamt, 0);
                 extra := 0;
@@ -283,6 +290,7 @@ BEGIN
                     IF release > o.hold_amount THEN
                         extra := release - o.hold_amount;  -- already captured: credit back
                         release := o.hold_amount;
+                        uncapture := extra;
                     END IF;
                 ELSE
                     extra := release;                      -- financial or refund: settled money
@@ -306,7 +314,8 @@ BEGIN
                 UPDATE authorizations
                    SET hold_amount = hold_amount - release,
                        amount_reversed = amount_reversed + release + extra,
-                       status = CASE WHEN hold_amount - release = 0 AND amount_captured = 0
+                       amount_captured = amount_captured - uncapture,
+                       status = CASE WHEN hold_amount - release = 0 AND amount_captured - uncapture = 0
                                      THEN 'reversed' ELSE status END,
                        updated_at = now()
                  WHERE id = o.id;
@@ -474,10 +483,20 @@ BEGIN
           LEFT JOIN accounts ac ON ac.id = c.account_id
           LEFT JOIN companies co ON co.id = ac.company_id
           LEFT JOIN card_spend s ON s.card_id = c.id
-          LEFT JOIN authorizations d
-                 ON d.acquirer_id = coalesce(r.acquirer_id, '') AND d.stan = coalesce(r.stan, '')
-                AND d.xmit_at = coalesce(r.xmit_at, '') AND d.rrn = coalesce(r.rrn, '')
-                AND d.key_kind = CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END
+          -- the stored message this one repeats: the idempotency key, or for
+          -- a repeat advice (xx21), which carries a new field 7, the key
+          -- without the transmission time (same acquirer, STAN, RRN, kind)
+          LEFT JOIN LATERAL (
+                SELECT x.* FROM authorizations x
+                 WHERE x.acquirer_id = coalesce(r.acquirer_id, '') AND x.stan = coalesce(r.stan, '')
+                   AND x.xmit_at = coalesce(r.xmit_at, '') AND x.rrn = coalesce(r.rrn, '')
+                   AND x.key_kind = CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END
+                UNION ALL
+                SELECT y.* FROM authorizations y
+                 WHERE right(r.mti, 1) = '1' AND coalesce(r.rrn, '') <> ''
+                   AND y.acquirer_id = coalesce(r.acquirer_id, '') AND y.stan = coalesce(r.stan, '')
+                   AND y.rrn = r.rrn AND y.key_kind = CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END
+                LIMIT 1) d ON true
           LEFT JOIN LATERAL (SELECT u.id FROM authorizations u
                               WHERE u.status = 'unmatched' AND r.kind IN ('auth', 'cash', 'financial')
                                 AND u.orig_acquirer_id = coalesce(r.acquirer_id, '')

@@ -33,6 +33,7 @@ DECLARE
     a authorizations;
     n int := 0;
     settle bigint;
+    rel bigint;
 BEGIN
     -- lock the wallets first, in id order, like authorize_batch
     PERFORM 1 FROM accounts WHERE id IN (SELECT account_id FROM authorizations WHERE id = ANY (p_auth_ids))
@@ -45,13 +46,18 @@ BEGIN
             END IF;
             PERFORM spend_giveback(a.card_id, a.created_at, a.hold_amount, 1);
         ELSIF a.kind = 'incremental' THEN
-            -- give the increment back from its base hold
-            UPDATE authorizations SET hold_amount = hold_amount - least(hold_amount, a.amount_approved),
-                   amount_reversed = amount_reversed + least(hold_amount, a.amount_approved)
+            -- give the increment (less what a reversal already gave) back from
+            -- its base hold, never more than the base still holds (a capture
+            -- or an expiry may have taken the hold since)
+            SELECT least(o.hold_amount, greatest(a.amount_approved - a.amount_reversed, 0)) INTO rel
+              FROM authorizations o WHERE o.id = a.original_id FOR UPDATE;
+            rel := coalesce(rel, 0);
+            UPDATE authorizations SET hold_amount = hold_amount - rel, amount_reversed = amount_reversed + rel
              WHERE id = a.original_id;
-            PERFORM post_pair(a.original_id, 'late release', a.account_id, 'H', -a.amount_approved,
-                              a.account_id, 'A');
-            PERFORM spend_giveback(a.card_id, a.created_at, a.amount_approved, 0);
+            IF rel > 0 THEN
+                PERFORM post_pair(a.original_id, 'late release', a.account_id, 'H', -rel, a.account_id, 'A');
+            END IF;
+            PERFORM spend_giveback(a.card_id, a.created_at, rel, 0);
         ELSIF a.kind IN ('financial', 'refund') THEN
             settle := system_account('settlement', a.currency);
             PERFORM post_pair(a.id, 'late release', a.account_id, 'A',
@@ -81,7 +87,8 @@ DECLARE
     n int := 0;
 BEGIN
     PERFORM 1 FROM accounts WHERE id IN (
-        SELECT account_id FROM authorizations WHERE hold_amount > 0 AND hold_expires_at <= p_now LIMIT p_limit)
+        SELECT account_id FROM authorizations WHERE hold_amount > 0 AND hold_expires_at <= p_now
+         ORDER BY id LIMIT p_limit)
       ORDER BY id FOR UPDATE;
     FOR a IN SELECT * FROM authorizations WHERE hold_amount > 0 AND hold_expires_at <= p_now
              ORDER BY id LIMIT p_limit FOR UPDATE LOOP

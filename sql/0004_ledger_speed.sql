@@ -65,6 +65,7 @@ DECLARE
     current_amt bigint;
     release bigint;
     extra bigint;
+    uncapture bigint := 0;      -- credited back out of a captured amount
     newamt bigint;
     code text := '00';
     rl text;
@@ -102,6 +103,12 @@ BEGIN
                 extra := 0;
             ELSE
                 current_amt := o.amount_approved - o.amount_reversed;
+                IF o.kind IN ('auth', 'cash', 'standin') THEN
+                    -- what this hold still takes from the wallet: the open hold
+                    -- plus what a completion captured (net of earlier credits),
+                    -- which may be less or more than what was approved
+                    current_amt := o.hold_amount + o.amount_captured;
+                END IF;
                 newamt := greatest(coalesce(r.replacement_amount, 0), 0);
                 release := greatest(current_amt - newamt, 0);
                 extra := 0;
@@ -109,6 +116,7 @@ BEGIN
                     IF release > o.hold_amount THEN
                         extra := release - o.hold_amount;  -- already captured: credit back
                         release := o.hold_amount;
+                        uncapture := extra;
                     END IF;
                 ELSE
                     extra := release;                      -- financial or refund: settled money
@@ -132,7 +140,8 @@ BEGIN
                 UPDATE authorizations
                    SET hold_amount = hold_amount - release,
                        amount_reversed = amount_reversed + release + extra,
-                       status = CASE WHEN hold_amount - release = 0 AND amount_captured = 0
+                       amount_captured = amount_captured - uncapture,
+                       status = CASE WHEN hold_amount - release = 0 AND amount_captured - uncapture = 0
                                      THEN 'reversed' ELSE status END,
                        updated_at = now()
                  WHERE id = o.id;
@@ -325,10 +334,20 @@ BEGIN
           LEFT JOIN cardholders ch ON ch.id = c.cardholder_id
           LEFT JOIN accounts ac ON ac.id = c.account_id
           LEFT JOIN companies co ON co.id = ac.company_id
-          LEFT JOIN authorizations d
-                 ON d.acquirer_id = coalesce(r.acquirer_id, '') AND d.stan = coalesce(r.stan, '')
-                AND d.xmit_at = coalesce(r.xmit_at, '') AND d.rrn = coalesce(r.rrn, '')
-                AND d.key_kind = CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END
+          -- the stored message this one repeats: the idempotency key, or for
+          -- a repeat advice (xx21), which carries a new field 7, the key
+          -- without the transmission time (same acquirer, STAN, RRN, kind)
+          LEFT JOIN LATERAL (
+                SELECT x.* FROM authorizations x
+                 WHERE x.acquirer_id = coalesce(r.acquirer_id, '') AND x.stan = coalesce(r.stan, '')
+                   AND x.xmit_at = coalesce(r.xmit_at, '') AND x.rrn = coalesce(r.rrn, '')
+                   AND x.key_kind = CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END
+                UNION ALL
+                SELECT y.* FROM authorizations y
+                 WHERE right(r.mti, 1) = '1' AND coalesce(r.rrn, '') <> ''
+                   AND y.acquirer_id = coalesce(r.acquirer_id, '') AND y.stan = coalesce(r.stan, '')
+                   AND y.rrn = r.rrn AND y.key_kind = CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END
+                LIMIT 1) d ON true
           LEFT JOIN LATERAL (SELECT u.id FROM authorizations u
                               WHERE u.status = 'unmatched' AND r.kind IN ('auth', 'cash', 'financial')
                                 AND u.orig_acquirer_id = coalesce(r.acquirer_id, '')
@@ -762,6 +781,7 @@ DECLARE
     a authorizations;
     n int := 0;
     settle bigint;
+    rel bigint;
 BEGIN
     -- lock the wallets first, in id order, like authorize_batch
     PERFORM lock_wallets(ARRAY(SELECT account_id FROM authorizations WHERE id = ANY (p_auth_ids)));
@@ -773,13 +793,18 @@ BEGIN
             END IF;
             PERFORM spend_giveback(a.card_id, a.created_at, a.hold_amount, 1);
         ELSIF a.kind = 'incremental' THEN
-            -- give the increment back from its base hold
-            UPDATE authorizations SET hold_amount = hold_amount - least(hold_amount, a.amount_approved),
-                   amount_reversed = amount_reversed + least(hold_amount, a.amount_approved)
+            -- give the increment (less what a reversal already gave) back from
+            -- its base hold, never more than the base still holds (a capture
+            -- or an expiry may have taken the hold since)
+            SELECT least(o.hold_amount, greatest(a.amount_approved - a.amount_reversed, 0)) INTO rel
+              FROM authorizations o WHERE o.id = a.original_id FOR UPDATE;
+            rel := coalesce(rel, 0);
+            UPDATE authorizations SET hold_amount = hold_amount - rel, amount_reversed = amount_reversed + rel
              WHERE id = a.original_id;
-            PERFORM post_pair(a.original_id, 'late release', a.account_id, 'H', -a.amount_approved,
-                              a.account_id, 'A');
-            PERFORM spend_giveback(a.card_id, a.created_at, a.amount_approved, 0);
+            IF rel > 0 THEN
+                PERFORM post_pair(a.original_id, 'late release', a.account_id, 'H', -rel, a.account_id, 'A');
+            END IF;
+            PERFORM spend_giveback(a.card_id, a.created_at, rel, 0);
         ELSIF a.kind IN ('financial', 'refund') THEN
             settle := system_account('settlement', a.currency);
             PERFORM post_pair(a.id, 'late release', a.account_id, 'A',

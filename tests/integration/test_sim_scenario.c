@@ -273,8 +273,9 @@ static void test_cards_reader(void **state)
     assert_string_equal(sim_cards_find(&Cards, "blocked_mcc")->mcc, "7995");
     assert_null(sim_cards_find(&Cards, "stolen"));
     static const char *const bad[] = {
-        "tests/data/sim/cards_bad_expiry.json", "tests/data/sim/cards_no_pan.json",
-        "tests/data/sim/cards_empty.json", "tests/data/sim/none.json"};
+        "tests/data/sim/cards_bad_expiry.json",  "tests/data/sim/cards_no_pan.json",
+        "tests/data/sim/cards_empty.json",       "tests/data/sim/none.json",
+        "tests/data/sim/cards_long_expiry.json", "tests/data/sim/cards_long_cvv2.json"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct sim_cards x;
         char err[300] = "";

@@ -173,6 +173,12 @@ static void t_tr31(void **state)
     assert_int_equal(keyx_change(cur, "link1-zmk", "link1-zpk", KEYBLOCK_TR31, blk, NULL, 0, &ns,
                                  err, sizeof(err)),
                      -1);
+    /* nor a block that says its key is AES where the ZPK is TDES */
+    assert_int_equal(tr31_wrap(zmk, 16, "B0000P0AE00N0000", newzpk, 16, blk, sizeof(blk)), 0);
+    assert_int_equal(keyx_change(cur, "link1-zmk", "link1-zpk", KEYBLOCK_TR31, blk, NULL, 0, &ns,
+                                 err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "algorithm"));
 }
 
 int main(void)

@@ -444,8 +444,12 @@ static void test_masking(void **state)
     assert_int_equal(iso_set(&m, 52, "\x74\x34\xF6\x78\x13\xBA\xE5\x45", 8), 0);
     assert_int_equal(iso_set(&m, 55, emv55, sizeof(emv55)), 0);
     assert_int_equal(iso_set(&m, 90, "010012345609111314110000000000100000000002", 42), 0);
+    /* CVV2 travels in field 48 (tag 92, as the simulator and switches send it) */
+    assert_int_equal(iso_set(&m, 48, "9203987", 7), 0);
     assert_true(iso_dump_json(d, &m, false, out, sizeof(out)) > 0);
     assert_null(strstr(out, "739001010"));
+    assert_null(strstr(out, "9203987"));
+    assert_non_null(strstr(out, "\"48\":\"*******\""));
     assert_null(strstr(out, "7434F6"));
     assert_non_null(strstr(out, "\"2\":\"476173******0119\""));
     assert_non_null(strstr(out, "\"5A\":\"476173******0119\""));
@@ -455,6 +459,7 @@ static void test_masking(void **state)
     assert_non_null(strstr(out, "\"90\":{\"mti\":\"0100\",\"stan\":\"123456\""));
     assert_true(iso_dump_text(d, &m, false, out, sizeof(out)) > 0);
     assert_null(strstr(out, "739001010"));
+    assert_null(strstr(out, "9203987"));
     assert_non_null(strstr(out, "  2 [pan] \"476173******0119\""));
     /* clear only on request */
     assert_true(iso_dump_json(d, &m, true, out, sizeof(out)) > 0);

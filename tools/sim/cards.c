@@ -12,14 +12,21 @@
 #include <string.h>
 #include <strings.h>
 
-/* Copy a string or integer member into out (NUL-terminated, cap bytes); "" when absent. */
-static void member_text(const struct json *o, const char *key, char *out, size_t cap)
+/*
+ * Copy a string or integer member into out (NUL-terminated, cap bytes); ""
+ * when absent.  Returns -1 (out "") when the value does not fit: a cut value
+ * ("30125" as "3012") must not pass the checks made on what is left.
+ */
+static int member_text(const struct json *o, const char *key, char *out, size_t cap)
 {
     const struct json *v = json_get(o, key);
     out[0] = '\0';
     if (!v || (v->type != JSON_STRING && v->type != JSON_NUMBER) || !v->text)
-        return;
-    snprintf(out, cap, "%s", v->text);
+        return 0;
+    if (strlen(v->text) >= cap)
+        return -1;
+    memcpy(out, v->text, strlen(v->text) + 1);
+    return 0;
 }
 
 static bool all_digits(const char *s, size_t min, size_t max)
@@ -61,40 +68,41 @@ static int card_from_json(const struct json *o, size_t idx, struct sim_card *c, 
         snprintf(err, errlen, "card %zu: not an object", idx);
         return -1;
     }
-    member_text(o, "pan", c->pan, sizeof(c->pan));
-    if (!pan_is_wellformed(c->pan, strlen(c->pan))) {
+    if (member_text(o, "pan", c->pan, sizeof(c->pan)) != 0 ||
+        !pan_is_wellformed(c->pan, strlen(c->pan))) {
         snprintf(err, errlen, "card %zu: missing or malformed \"pan\"", idx);
         return -1;
     }
-    member_text(o, "expiry", c->expiry, sizeof(c->expiry));
-    if (!all_digits(c->expiry, 4, 4)) {
+    if (member_text(o, "expiry", c->expiry, sizeof(c->expiry)) != 0 ||
+        !all_digits(c->expiry, 4, 4)) {
         snprintf(err, errlen, "card %zu: missing or malformed \"expiry\" (YYMM)", idx);
         return -1;
     }
-    member_text(o, "cvv2", c->cvv2, sizeof(c->cvv2));
-    if (c->cvv2[0] && !all_digits(c->cvv2, 3, 3)) {
+    if (member_text(o, "cvv2", c->cvv2, sizeof(c->cvv2)) != 0 ||
+        (c->cvv2[0] && !all_digits(c->cvv2, 3, 3))) {
         snprintf(err, errlen, "card %zu: malformed \"cvv2\" (3 digits)", idx);
         return -1;
     }
-    member_text(o, "label", c->label, sizeof(c->label));
+    /* label and account only name things: a long one is cut, not refused */
+    (void)member_text(o, "label", c->label, sizeof(c->label));
     if (!c->label[0])
-        member_text(o, "kind", c->label, sizeof(c->label));
+        (void)member_text(o, "kind", c->label, sizeof(c->label));
     static const char *const acct_keys[] = {"account", "wallet", "account_id", "wallet_id"};
     for (size_t i = 0; i < sizeof(acct_keys) / sizeof(acct_keys[0]) && !c->account[0]; i++)
-        member_text(o, acct_keys[i], c->account, sizeof(c->account));
-    member_text(o, "mcc", c->mcc, sizeof(c->mcc));
-    if (c->mcc[0] && !all_digits(c->mcc, 4, 4)) {
+        (void)member_text(o, acct_keys[i], c->account, sizeof(c->account));
+    if (member_text(o, "mcc", c->mcc, sizeof(c->mcc)) != 0 ||
+        (c->mcc[0] && !all_digits(c->mcc, 4, 4))) {
         snprintf(err, errlen, "card %zu: malformed \"mcc\" (4 digits)", idx);
         return -1;
     }
-    member_text(o, "currency", c->currency, sizeof(c->currency));
-    if (c->currency[0] && !all_digits(c->currency, 3, 3) && currency_numeric(c->currency) != 0) {
+    if (member_text(o, "currency", c->currency, sizeof(c->currency)) != 0 ||
+        (c->currency[0] && !all_digits(c->currency, 3, 3) && currency_numeric(c->currency) != 0)) {
         snprintf(err, errlen, "card %zu: unknown \"currency\" (numeric, or EUR, USD, ...)", idx);
         return -1;
     }
-    member_text(o, "expect", c->expect, sizeof(c->expect));
-    if (c->expect[0] && (strlen(c->expect) != 2 || !isalnum((unsigned char)c->expect[0]) ||
-                         !isalnum((unsigned char)c->expect[1]))) {
+    if (member_text(o, "expect", c->expect, sizeof(c->expect)) != 0 ||
+        (c->expect[0] && (strlen(c->expect) != 2 || !isalnum((unsigned char)c->expect[0]) ||
+                          !isalnum((unsigned char)c->expect[1])))) {
         snprintf(err, errlen, "card %zu: \"expect\" must be a 2-character response code", idx);
         return -1;
     }
