@@ -66,21 +66,25 @@ static const struct demo_card {
     const char *status; /* after issue */
     const char *expect; /* plain 10.00 grocery purchase (MCC 5411, DE, chip) */
     const char *sql;    /* extra statement for this card ($1 = card id), or NULL */
+    const char *sim;    /* extra cards-file members for cardgate-sim's scenario, or NULL */
 } demo_cards[] = {
-    {"alice: approved", "2001", "4001", "active", "00", NULL},
-    {"bob: sales team, 50.00/day, 3 a day", "2001", "4002", "active", "00", NULL},
-    {"carol: no ecom/ATM, EUR only, DE/FR only", "2001", "4003", "active", "00", NULL},
+    {"alice: approved", "2001", "4001", "active", "00", NULL, NULL},
+    {"bob: sales team, 50.00/day, 3 a day", "2001", "4002", "active", "00", NULL, NULL},
+    {"carol: no ecom/ATM, EUR only, DE/FR only", "2001", "4003", "active", "00", NULL, NULL},
     {"card limit 5.00 per transaction", "2001", "4001", "active", "61",
-     "SELECT policy_set('card', $1, '{\"per_txn_max\": 500}')"},
-    {"frozen", "2001", "4001", "frozen", "62", NULL},
-    {"blocked", "2001", "4002", "blocked", "62", NULL},
-    {"lost", "2001", "4002", "lost", "41", NULL},
-    {"stolen", "2001", "4001", "stolen", "43", NULL},
-    {"not activated", "2001", "4003", "inactive", "78", NULL},
-    {"closed", "2001", "4003", "closed", "05", NULL},
-    {"expired", "2001", "4001", "active", "54", "UPDATE cards SET expiry = '2401' WHERE id = $1"},
-    {"dave: travel, airlines/hotels only", "2002", "4004", "active", "57", NULL},
-    {"erin: 25.00 USD wallet (51 above, 10 with partial)", "2003", "4005", "active", "57", NULL},
+     "SELECT policy_set('card', $1, '{\"per_txn_max\": 500}')", "\"amount\":1000"},
+    {"frozen", "2001", "4001", "frozen", "62", NULL, NULL},
+    {"blocked", "2001", "4002", "blocked", "62", NULL, NULL},
+    {"lost", "2001", "4002", "lost", "41", NULL, NULL},
+    {"stolen", "2001", "4001", "stolen", "43", NULL, NULL},
+    {"not activated", "2001", "4003", "inactive", "78", NULL, NULL},
+    {"closed", "2001", "4003", "closed", "05", NULL, NULL},
+    {"expired", "2001", "4001", "active", "54", "UPDATE cards SET expiry = '2401' WHERE id = $1",
+     NULL},
+    {"dave: travel, airlines/hotels only (blocked mcc)", "2002", "4004", "active", "57", NULL,
+     "\"mcc\":\"5411\""},
+    {"erin: 25.00 USD wallet (insufficient funds above, 10 with partial)", "2003", "4005", "active",
+     "57", NULL, "\"amount\":5000"},
 };
 
 static int write_cards(const char *path, const struct ctl_issued_card *cards, size_t n)
@@ -98,11 +102,14 @@ static int write_cards(const char *path, const struct ctl_issued_card *cards, si
         fprintf(f, "  {\"card_id\":%lld,\"account_id\":%s,\"label\":", cards[i].card_id,
                 demo_cards[i].account);
         ctl_json_string(f, demo_cards[i].label);
+        /* currency: the wallet's (2003 is the USD one), numeric for field 49 */
         fprintf(f,
                 ",\"pan\":\"%s\",\"expiry\":\"%s\",\"cvv2\":\"%s\",\"status\":\"%s\","
-                "\"expect\":\"%s\"}%s\n",
+                "\"expect\":\"%s\",\"currency\":\"%s\"%s%s}%s\n",
                 cards[i].pan, cards[i].expiry, cards[i].cvv2, demo_cards[i].status,
-                demo_cards[i].expect, i + 1 < n ? "," : "");
+                demo_cards[i].expect, strcmp(demo_cards[i].account, "2003") == 0 ? "840" : "978",
+                demo_cards[i].sim != NULL ? "," : "",
+                demo_cards[i].sim != NULL ? demo_cards[i].sim : "", i + 1 < n ? "," : "");
     }
     fprintf(f, "]}\n");
     return fclose(f) == 0 ? 0 : -1;
