@@ -20,6 +20,7 @@
 #include "common/util.h"
 #include "tests/lib/cgdtest.h"
 #include "tests/lib/pgtest.h"
+#include "tests/lib/runcmd.h"
 #include "tests/lib/runprog.h"
 #include "tools/sim/cards.h"
 
@@ -541,6 +542,27 @@ static void test_no_database(void **state)
     cgd_cleanup(&nodb);
 }
 
+/*
+ * A switch built on an independent ISO 8583 implementation (npm iso_8583,
+ * tests/interop/switch.js) gets the right answers over ascii87 + len2.
+ * Skipped when node/npm are missing.
+ */
+static void test_interop_switch(void **state)
+{
+    (void)state;
+    char cmd[1200], out[8192];
+
+    snprintf(cmd, sizeof(cmd), "scripts/interop switch 127.0.0.1:%u %s 2>&1", d.port[0], cardsfile);
+    int st = runcmd_capture(cmd, out, sizeof(out));
+    if (strstr(out, "interop: SKIP") != NULL) {
+        fprintf(stderr, "%s", out);
+        skip();
+    }
+    if (st != 0)
+        fail_msg("interop switch failed (%d):\n%s", st, out);
+    assert_non_null(strstr(out, "switch: 7 of 7 matched"));
+}
+
 /* ---- fixtures ---------------------------------------------------------- */
 
 static int ledger_ok(void **state)
@@ -628,6 +650,7 @@ int main(void)
         cmocka_unit_test_teardown(test_deadline_locked, ledger_ok),
         cmocka_unit_test_teardown(test_late_approval_released, ledger_ok),
         cmocka_unit_test_teardown(test_no_database, ledger_ok),
+        cmocka_unit_test_teardown(test_interop_switch, ledger_ok),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
