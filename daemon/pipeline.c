@@ -825,13 +825,15 @@ static void tick_cb(evutil_socket_t fd, short ev, void *arg)
         }
         r->tries++;
     }
-    dbp_get_stats(pl->pool, &ds);
-    cg_metrics.db_connections_up = ds.conns_up;
-    cg_metrics.db_connections_total = ds.conns_total;
-    cg_metrics.db_batches = ds.batches;
-    cg_metrics.db_batch_requests = ds.items_sent;
-    cg_metrics.db_errors = ds.batch_errors + ds.conn_failures;
-    cg_metrics.db_reconnects = ds.reconnects;
+    if (pl->pool != NULL) {
+        dbp_get_stats(pl->pool, &ds);
+        cg_metrics.db_connections_up = ds.conns_up;
+        cg_metrics.db_connections_total = ds.conns_total;
+        cg_metrics.db_batches = ds.batches;
+        cg_metrics.db_batch_requests = ds.items_sent;
+        cg_metrics.db_errors = ds.batch_errors + ds.conn_failures;
+        cg_metrics.db_reconnects = ds.reconnects;
+    }
     if (pl->audit != NULL && audit_tick(pl->audit) != 0)
         log_warnx("audit checkpoint failed");
 }
@@ -984,8 +986,8 @@ static int dispatch_cb(void *arg, struct link *l, const struct link_frame *f)
     struct pl_req *r;
     int bad;
 
-    if (f->hdr_len > PL_HDR_MAX)
-        return -1;
+    if (f->hdr_len > PL_HDR_MAX || pl->pool == NULL)
+        return -1; /* the link answers from stand-in */
     r = slot_get(pl);
     if (r == NULL) {
         pl->st.slots_exhausted++;
@@ -1041,7 +1043,11 @@ static int dispatch_cb(void *arg, struct link *l, const struct link_frame *f)
 
 /* ---- life cycle ---------------------------------------------------------- */
 
-/* The PAN-hash key: key store, else pan_key_file / $CARDGATE_PAN_KEY_FILE. */
+/*
+ * The PAN-hash key: key store, else pan_key_file / $CARDGATE_PAN_KEY_FILE.
+ * Returns 0, -1 when a configured key cannot be loaded, 1 when none is
+ * configured at all.
+ */
 static int load_pan_key(struct pipeline *pl, const struct cg_config *cfg)
 {
     char err[256];
@@ -1058,8 +1064,7 @@ static int load_pan_key(struct pipeline *pl, const struct cg_config *cfg)
         return 0;
     }
     if (path == NULL || path[0] == '\0') {
-        log_warnx("no PAN-hash key: set [keys] file (key store) or pan_key_file");
-        return -1;
+        return 1;
     }
     size_t len;
     char *text = util_read_file(path, 4096, &len);
@@ -1095,7 +1100,8 @@ struct pipeline *pipeline_new(struct event_base *base, struct server *srv)
     TAILQ_INIT(&pl->timers);
     TAILQ_INIT(&pl->sendq);
     TAILQ_INIT(&pl->retry);
-    if (load_pan_key(pl, cfg) != 0)
+    int keyrc = load_pan_key(pl, cfg);
+    if (keyrc < 0)
         goto fail;
     pl->nslots = cfg->max_requests;
     pl->slots = calloc(pl->nslots, sizeof(*pl->slots));
@@ -1128,6 +1134,14 @@ struct pipeline *pipeline_new(struct event_base *base, struct server *srv)
     } else {
         log_warnx("no [audit] section: no audit log is written");
     }
+    struct timeval tv = {.tv_sec = 0, .tv_usec = PL_RETRY_US};
+    event_add(&pl->tick_ev, &tv);
+    if (keyrc == 1) {
+        /* cards cannot be found without the key: nothing is decided here */
+        log_warnx("no PAN-hash key ([keys] file or pan_key_file): every financial request is"
+                  " answered from stand-in");
+        return pl;
+    }
     dbp_config_from_cg(&dc, cfg);
     dc.stmts = pl_stmts;
     dc.nstmts = UTIL_NELEM(pl_stmts);
@@ -1137,8 +1151,6 @@ struct pipeline *pipeline_new(struct event_base *base, struct server *srv)
     pl->pool = dbp_new(base, &dc);
     if (pl->pool == NULL)
         goto fail;
-    struct timeval tv = {.tv_sec = 0, .tv_usec = PL_RETRY_US};
-    event_add(&pl->tick_ev, &tv);
     log_info("pipeline: %u request slots, pool of %u, max batch %u", pl->nslots, dc.pool_size,
              dc.max_batch);
     return pl;
@@ -1191,5 +1203,5 @@ void pipeline_get_stats(const struct pipeline *pl, struct pipeline_stats *out)
 
 bool pipeline_db_up(const struct pipeline *pl)
 {
-    return dbp_available(pl->pool);
+    return pl->pool != NULL && dbp_available(pl->pool);
 }
