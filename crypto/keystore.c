@@ -39,6 +39,7 @@ static const char *const alg_names[] = {
     [KS_ALG_TDES] = "tdes",
     [KS_ALG_AES] = "aes",
     [KS_ALG_HMAC] = "hmac",
+    [KS_ALG_ED25519] = "ed25519",
 };
 
 static int parse_name(const char *const *names, size_t n, const char *s)
@@ -111,6 +112,7 @@ bool ks_len_ok(enum ks_alg a, size_t len)
     case KS_ALG_AES:
         return len == 16 || len == 24 || len == 32;
     case KS_ALG_HMAC:
+    case KS_ALG_ED25519:
         return len == 32;
     }
     return false;
@@ -129,8 +131,9 @@ static bool type_alg_ok(enum ks_type t, enum ks_alg a)
     case KS_MAK:
         return a == KS_ALG_TDES || a == KS_ALG_AES;
     case KS_PAN_HASH:
-    case KS_AUDIT_SIGN:
         return a == KS_ALG_HMAC;
+    case KS_AUDIT_SIGN:
+        return a == KS_ALG_ED25519 || a == KS_ALG_HMAC;
     }
     return false;
 }
@@ -152,12 +155,52 @@ int ks_kcv(enum ks_alg a, const uint8_t *key, size_t len, uint8_t out[KS_KCV_LEN
         return crypto_kcv(CRYPTO_TDES, key, len, out, KS_KCV_LEN);
     if (a == KS_ALG_AES)
         return crypto_kcv(CRYPTO_AES, key, len, out, KS_KCV_LEN);
+    if (a == KS_ALG_ED25519) {
+        uint8_t pub[32];
+        struct ks_key k = {.alg = KS_ALG_ED25519, .len = len};
+        memcpy(k.key, key, len);
+        if (ks_ed25519_public(&k, pub) == 0 && EVP_Digest(pub, 32, md, NULL, EVP_sha256(), NULL)) {
+            memcpy(out, md, KS_KCV_LEN);
+            ok = 0;
+        }
+        OPENSSL_cleanse(&k, sizeof(k));
+        return ok;
+    }
     if (crypto_hmac_sha256(key, len, zero, sizeof(zero), md) == 0) {
         memcpy(out, md, KS_KCV_LEN);
         ok = 0;
     }
     OPENSSL_cleanse(md, sizeof(md));
     return ok;
+}
+
+int ks_ed25519_public(const struct ks_key *k, uint8_t pub[32])
+{
+    size_t n = 32;
+    int rc = -1;
+
+    if (k->alg != KS_ALG_ED25519 || k->len != 32)
+        return -1;
+    EVP_PKEY *p = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, k->key, 32);
+    if (p != NULL && EVP_PKEY_get_raw_public_key(p, pub, &n) == 1 && n == 32)
+        rc = 0;
+    EVP_PKEY_free(p);
+    return rc;
+}
+
+EVP_PKEY *keyset_audit_sign_key(const struct keyset *ks, char *err, size_t errlen)
+{
+    const struct ks_key *k = keyset_latest(ks, KS_AUDIT_SIGN);
+    EVP_PKEY *p;
+
+    if (k == NULL || k->alg != KS_ALG_ED25519) {
+        snprintf(err, errlen, "no ed25519 audit-sign key in the key store");
+        return NULL;
+    }
+    p = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, k->key, k->len);
+    if (p == NULL)
+        snprintf(err, errlen, "key %s: not a usable Ed25519 key", k->name);
+    return p;
 }
 
 int ks_master_load(const char *path, uint8_t mk[KS_MASTER_LEN], char *err, size_t errlen)
@@ -183,6 +226,11 @@ int ks_master_load(const char *path, uint8_t mk[KS_MASTER_LEN], char *err, size_
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         snprintf(err, errlen, "master key %s: not a regular file", path);
+        goto out;
+    }
+    if (st.st_uid != geteuid() && st.st_uid != 0) {
+        snprintf(err, errlen, "master key %s: owned by uid %u, not by this user or root", path,
+                 (unsigned)st.st_uid);
         goto out;
     }
     if ((st.st_mode & 077) != 0) {
@@ -472,8 +520,14 @@ struct keyset *keyset_load(const char *path, const uint8_t mk[KS_MASTER_LEN], ch
     struct ks_key k;
     struct keyset *ks;
     unsigned lineno = 0;
-    FILE *fp = fopen(path, "re");
+    FILE *fp;
 
+    /* KCVs need the fetched ciphers: make sure they are there */
+    if (crypto_init(msg, sizeof(msg)) != 0) {
+        snprintf(err, errlen, "%s", msg);
+        return NULL;
+    }
+    fp = fopen(path, "re");
     if (fp == NULL) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;

@@ -31,6 +31,7 @@
 
 #include "crypto/cipher.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -66,6 +67,7 @@ enum ks_alg {
     KS_ALG_TDES = 1, /* 16 or 24 bytes */
     KS_ALG_AES,      /* 16, 24 or 32 bytes */
     KS_ALG_HMAC,     /* 32 bytes; KCV = HMAC-SHA-256(key, 0^16), leftmost 3 */
+    KS_ALG_ED25519,  /* 32-byte private key; KCV = SHA-256(public key), leftmost 3 */
 };
 
 struct ks_key {
@@ -108,7 +110,8 @@ int ks_kcv(enum ks_alg a, const uint8_t *key, size_t len,
 /*
  * Read the master key from path, or when path is NULL or empty from
  * $CREDENTIALS_DIRECTORY/cardgate-master-key.  Refuses a file readable or
- * writable by group or others.  Returns 0, or -1 with a message.
+ * writable by group or others, or owned by another user than this one or
+ * root.  Returns 0, or -1 with a message.
  */
 int ks_master_load(const char *path, uint8_t mk[KS_MASTER_LEN], char *err,
                    size_t errlen) CRYPTO_MUST_CHECK;
@@ -116,7 +119,8 @@ int ks_master_load(const char *path, uint8_t mk[KS_MASTER_LEN], char *err,
 /* An empty set with one reference. */
 struct keyset *keyset_new(void);
 /*
- * Load and check a key store file (a missing file is an error).  Returns a
+ * Load and check a key store file (a missing file is an error); calls
+ * crypto_init() itself.  Returns a
  * set with one reference, or NULL with a message in err.
  */
 struct keyset *keyset_load(const char *path, const uint8_t mk[KS_MASTER_LEN], char *err,
@@ -173,6 +177,19 @@ struct keyset *keyset_holder_get(struct keyset_holder *h);
 void keyset_holder_swap(struct keyset_holder *h, struct keyset *ks);
 /* Drop the current set and destroy the mutex. */
 void keyset_holder_destroy(struct keyset_holder *h);
+
+/*
+ * The raw 32-byte public key of an Ed25519 key-store entry into pub (for
+ * auditors: `cardgatectl key pubkey`).  Returns 0 or -1.
+ */
+int ks_ed25519_public(const struct ks_key *k, uint8_t pub[32]) CRYPTO_MUST_CHECK;
+
+/*
+ * The audit checkpoint signing key as an EVP_PKEY (for audit_writer_open /
+ * audit_writer_set_key): the highest-version audit-sign key of the set,
+ * which must be Ed25519.  NULL with a message in err.  EVP_PKEY_free it.
+ */
+EVP_PKEY *keyset_audit_sign_key(const struct keyset *ks, char *err, size_t errlen);
 
 /*
  * The PAN-hash key for tools and the daemon: load the store with the master

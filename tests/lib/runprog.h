@@ -9,9 +9,9 @@
 
 /*
  * Run "$CARDGATE_BUILD/<prog> <args>" (args are shell words, test-controlled)
- * with stdout into out[outcap] and stderr into err[errcap], both
- * NUL-terminated and truncated to fit.  Returns the exit status, or -1 when
- * the program did not exit normally or could not be started.
+ * through test_capture(), stdout into out[outcap] and stderr into
+ * err[errcap], both NUL-terminated and truncated to fit.  Returns the exit
+ * status, or -1 when the program did not exit normally.
  */
 int runprog(const char *prog, const char *args, char *out, size_t outcap, char *err, size_t errcap);
 

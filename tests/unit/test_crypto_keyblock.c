@@ -4,10 +4,10 @@
  * variant and ECB schemes (round trip, and that the variant differs from
  * ECB), wrap/unwrap round trips, and key components with KCVs.
  */
+#include "common/json.h"
 #include "common/util.h"
 #include "crypto/cipher.h"
 #include "crypto/keyblock.h"
-#include "common/json.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -78,7 +78,7 @@ static struct keyset *sample(void)
         mkkey("zmk", KS_ZMK, KS_ALG_TDES, 24, 0x55),
         mkkey("mak", KS_MAK, KS_ALG_AES, 32, 0x66),
         mkkey("pan", KS_PAN_HASH, KS_ALG_HMAC, 32, 0x77),
-        mkkey("audit", KS_AUDIT_SIGN, KS_ALG_HMAC, 32, 0x88),
+        mkkey("audit", KS_AUDIT_SIGN, KS_ALG_ED25519, 32, 0x88),
     };
     assert_non_null(ks);
     for (size_t i = 0; i < UTIL_NELEM(ks_); i++)
@@ -212,6 +212,12 @@ static void t_master(void **state)
     write_file(master, hex, 0600);
     assert_int_equal(ks_master_load(master, got, err, sizeof(err)), 0);
     assert_memory_equal(got, mk, sizeof(mk));
+    if (geteuid() == 0) { /* a file another (unprivileged) user owns is refused */
+        assert_int_equal(chown(master, 65534, 65534), 0);
+        assert_int_equal(ks_master_load(master, got, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "owned by uid 65534"));
+        assert_int_equal(chown(master, 0, 0), 0);
+    }
     write_file(master, "abcd\n", 0600);
     assert_int_equal(ks_master_load(master, got, err, sizeof(err)), -1);
 
@@ -276,12 +282,47 @@ static void t_holder_and_wipe(void **state)
     keyset_holder_destroy(&h);
 }
 
+/* The audit signing key: Ed25519, KCV = SHA-256(public key), usable by the audit writer. */
+static void t_audit_key(void **state)
+{
+    char err[200];
+    struct keyset *ks = sample();
+    const struct ks_key *k = keyset_find(ks, "audit");
+    uint8_t pub[32], md[32], sig[64];
+    size_t siglen = sizeof(sig);
+    static const uint8_t msg[] = "cgaudit-checkpoint-v1";
+    (void)state;
+
+    assert_non_null(k);
+    assert_int_equal(ks_ed25519_public(k, pub), 0);
+    assert_int_equal(EVP_Digest(pub, 32, md, NULL, EVP_sha256(), NULL), 1);
+    assert_memory_equal(md, k->kcv, KS_KCV_LEN);
+    EVP_PKEY *p = keyset_audit_sign_key(ks, err, sizeof(err));
+    assert_non_null(p);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestSignInit(c, NULL, NULL, NULL, p), 1);
+    assert_int_equal(EVP_DigestSign(c, sig, &siglen, msg, sizeof(msg)), 1);
+    EVP_MD_CTX_free(c);
+    EVP_PKEY_free(p);
+    EVP_PKEY *v = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+    c = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestVerifyInit(c, NULL, NULL, NULL, v), 1);
+    assert_int_equal(EVP_DigestVerify(c, sig, siglen, msg, sizeof(msg)), 1);
+    EVP_MD_CTX_free(c);
+    EVP_PKEY_free(v);
+    /* an HMAC pan-hash key is never handed out as the signing key */
+    struct keyset *none = keyset_new();
+    assert_null(keyset_audit_sign_key(none, err, sizeof(err)));
+    keyset_unref(none);
+    keyset_unref(ks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_roundtrip),       cmocka_unit_test(t_wrong_master_and_tamper),
         cmocka_unit_test(t_wrong_kcv),       cmocka_unit_test(t_master),
-        cmocka_unit_test(t_holder_and_wipe),
+        cmocka_unit_test(t_holder_and_wipe), cmocka_unit_test(t_audit_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

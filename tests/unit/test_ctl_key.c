@@ -10,6 +10,7 @@
 #include "crypto/cipher.h"
 #include "crypto/keystore.h"
 #include "tests/lib/runprog.h"
+#include "tools/ctl/ctl_card.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -111,6 +112,11 @@ static void t_key_cli(void **state)
                          out, sizeof(out)),
                      1);
     assert_int_equal(key("generate --name pan --type pan-hash", out, sizeof(out)), 0);
+    assert_int_equal(key("generate --name audit1 --type audit-sign", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "audit1 audit-sign sign ed25519 1 "));
+    assert_int_equal(key("pubkey --name audit1", out, sizeof(out)), 0);
+    assert_int_equal(strlen(out), 65);
+    assert_int_equal(key("pubkey --name pan", out, sizeof(out)), 1);
     assert_int_equal(key("generate --name cvk1 --type cvk", out, sizeof(out)), 0);
     assert_int_equal(key("generate --name cvk1 --type cvk", out, sizeof(out)), 1); /* exists */
     assert_int_equal(key("generate --name bad --type cvk --alg aes", out, sizeof(out)), 1);
@@ -128,6 +134,15 @@ static void t_key_cli(void **state)
     /* the PAN-hash key as the ledger tools will read it */
     assert_int_equal(keystore_pan_hash_key(store, master, pk, &pkl, err, sizeof(err)), 0);
     assert_int_equal(pkl, 32);
+    /* and through cardgatectl card's loader when only the key store is configured */
+    uint8_t ck[CTL_PAN_KEY_BYTES];
+    unsetenv("CARDGATE_PAN_KEY_FILE");
+    setenv("CARDGATE_KEYSTORE", store, 1);
+    setenv("CARDGATE_MASTER_KEY", master, 1);
+    assert_int_equal(ctl_pan_key_load(NULL, ck), 0);
+    assert_memory_equal(ck, pk, 32);
+    unsetenv("CARDGATE_KEYSTORE");
+    unsetenv("CARDGATE_MASTER_KEY");
 
     /* no clear key in the store file or on stderr */
     size_t len;

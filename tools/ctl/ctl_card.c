@@ -12,6 +12,7 @@
 #include "tools/ctl/ctl_card.h"
 
 #include "common/util.h"
+#include "crypto/keystore.h"
 #include "tools/ctl/ctl.h"
 #include "tools/ctl/ctl_out.h"
 
@@ -32,9 +33,28 @@ int ctl_pan_key_load(const char *path, uint8_t key[CTL_PAN_KEY_BYTES])
 
     if (path == NULL)
         path = getenv("CARDGATE_PAN_KEY_FILE");
+    if ((path == NULL || *path == '\0') && getenv("CARDGATE_KEYSTORE") != NULL) {
+        /* the key store: its highest-version pan-hash key */
+        char err[300];
+        size_t klen = 0;
+        uint8_t k[KS_KEY_MAX];
+        int rc = keystore_pan_hash_key(getenv("CARDGATE_KEYSTORE"), getenv("CARDGATE_MASTER_KEY"),
+                                       k, &klen, err, sizeof(err));
+        if (rc == 0 && klen == CTL_PAN_KEY_BYTES)
+            memcpy(key, k, CTL_PAN_KEY_BYTES);
+        else if (rc == 0)
+            snprintf(err, sizeof(err), "the key store's pan-hash key is not %d bytes",
+                     CTL_PAN_KEY_BYTES);
+        OPENSSL_cleanse(k, sizeof(k));
+        if (rc != 0 || klen != CTL_PAN_KEY_BYTES) {
+            fprintf(stderr, "cardgatectl: PAN-hash key: %s\n", err);
+            return -1;
+        }
+        return 0;
+    }
     if (path == NULL || *path == '\0') {
         fprintf(stderr, "cardgatectl: no PAN-hash key: give --pan-key-file FILE or set "
-                        "CARDGATE_PAN_KEY_FILE\n");
+                        "CARDGATE_PAN_KEY_FILE or CARDGATE_KEYSTORE\n");
         return -1;
     }
     text = util_read_file(path, 4096, &len);

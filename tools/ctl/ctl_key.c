@@ -9,6 +9,8 @@
  *   key list                               NAME TYPE USAGE ALG VERSION KCV, one line per key
  *   key kcv --name N                       the KCV
  *   key rotate --name N                    new random key material, version + 1
+ *   key pubkey --name N                    the public key of an ed25519 entry (audit-sign),
+ *                                          64 hex digits, for auditors' audit verify
  *
  * Common: --store FILE (default $CARDGATE_KEYSTORE, else /etc/cardgate/keys),
  * --master FILE (default $CARDGATE_MASTER_KEY, else the systemd credential).
@@ -42,6 +44,7 @@ static const char usage_text[] =
     "  list\n"
     "  kcv --name N\n"
     "  rotate --name N\n"
+    "  pubkey --name N                 public key of an ed25519 (audit-sign) key\n"
     "types: pvk cvk imk-ac zpk zmk mak pan-hash audit-sign\n";
 
 enum {
@@ -163,7 +166,9 @@ static int key_attrs(const char *cmd, const struct kargs *a, struct ks_key *k)
             return fail(cmd, "--alg: expected tdes, aes or hmac");
         k->alg = (enum ks_alg)al;
     } else {
-        k->alg = (k->type == KS_PAN_HASH || k->type == KS_AUDIT_SIGN) ? KS_ALG_HMAC : KS_ALG_TDES;
+        k->alg = k->type == KS_PAN_HASH     ? KS_ALG_HMAC
+                 : k->type == KS_AUDIT_SIGN ? KS_ALG_ED25519
+                                            : KS_ALG_TDES;
     }
     return 0;
 }
@@ -174,7 +179,7 @@ static int do_generate(const char *cmd, const struct kargs *a, struct keyset *ks
     if (a->length != NULL)
         k->len = (size_t)atoi(a->length);
     else
-        k->len = k->alg == KS_ALG_AES || k->alg == KS_ALG_HMAC ? 32 : 16;
+        k->len = k->alg == KS_ALG_TDES ? 16 : 32;
     if (!ks_len_ok(k->alg, k->len))
         return fail(cmd, "--length does not fit the algorithm");
     if (crypto_random(k->key, k->len) != 0)
@@ -247,7 +252,7 @@ static int do_import(const struct kargs *a, struct keyset *ks, struct ks_key *k,
                 kp[i] = kcvs[i];
             }
         }
-        if (k->alg == KS_ALG_HMAC) {
+        if (k->alg == KS_ALG_HMAC || k->alg == KS_ALG_ED25519) {
             fail("import", "components are for TDES/AES keys");
             goto out;
         }
@@ -405,7 +410,7 @@ int ctl_key_main(int argc, char **argv)
     if (a.master == NULL)
         a.master = getenv("CARDGATE_MASTER_KEY");
     if (strcmp(cmd, "generate") != 0 && strcmp(cmd, "import") != 0 && strcmp(cmd, "list") != 0 &&
-        strcmp(cmd, "kcv") != 0 && strcmp(cmd, "rotate") != 0) {
+        strcmp(cmd, "kcv") != 0 && strcmp(cmd, "rotate") != 0 && strcmp(cmd, "pubkey") != 0) {
         fprintf(stderr, "cardgatectl key: unknown command '%s'\n", cmd);
         fputs(usage_text, stderr);
         return 2;
@@ -421,7 +426,8 @@ int ctl_key_main(int argc, char **argv)
         for (size_t i = 0; i < ks->n; i++)
             print_entry(&ks->keys[i]);
         rc = 0;
-    } else if (strcmp(cmd, "kcv") == 0 || strcmp(cmd, "rotate") == 0) {
+    } else if (strcmp(cmd, "kcv") == 0 || strcmp(cmd, "rotate") == 0 ||
+               strcmp(cmd, "pubkey") == 0) {
         const struct ks_key *old;
         char kcv[2 * KS_KCV_LEN + 1];
         if (a.name == NULL) {
@@ -435,6 +441,16 @@ int ctl_key_main(int argc, char **argv)
         if (strcmp(cmd, "kcv") == 0) {
             util_hex_encode(old->kcv, KS_KCV_LEN, kcv);
             puts(kcv);
+            rc = 0;
+        } else if (strcmp(cmd, "pubkey") == 0) {
+            uint8_t pub[32];
+            char hex[65];
+            if (ks_ed25519_public(old, pub) != 0) {
+                fprintf(stderr, "cardgatectl key pubkey: %s is not an ed25519 key\n", a.name);
+                goto out;
+            }
+            util_hex_encode(pub, sizeof(pub), hex);
+            puts(hex);
             rc = 0;
         } else {
             struct kargs g = {.length = NULL};
