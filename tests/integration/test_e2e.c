@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
+#include "crypto/pan.h"
 #include "tests/lib/cgdtest.h"
 #include "tests/lib/pgtest.h"
 #include "tests/lib/runcmd.h"
@@ -563,6 +564,30 @@ static void test_interop_switch(void **state)
     assert_non_null(strstr(out, "switch: 7 of 7 matched"));
 }
 
+/*
+ * The audit log: the chain verifies, answers are there with the masked PAN,
+ * the deciding rule and the late release; no clear PAN anywhere.
+ */
+static void test_audit_log(void **state)
+{
+    (void)state;
+    static char out[1 << 20];
+    char err[4096], args[600], masked[PAN_MASK_MAX];
+    const struct sim_card *c = card("approved");
+
+    snprintf(args, sizeof(args), "audit verify --dir %s/audit", d.dir);
+    if (runprog("cardgatectl", args, out, sizeof(out), err, sizeof(err)) != 0)
+        fail_msg("audit verify: %s%s", out, err);
+    snprintf(args, sizeof(args), "audit dump --dir %s/audit --json", d.dir);
+    assert_int_equal(runprog("cardgatectl", args, out, sizeof(out), err, sizeof(err)), 0);
+    assert_null(strstr(out, c->pan));
+    pan_mask(c->pan, strlen(c->pan), masked);
+    assert_non_null(strstr(out, masked));
+    assert_non_null(strstr(out, "late_release"));
+    assert_non_null(strstr(out, "standin.deadline"));
+    assert_non_null(strstr(out, "card.frozen"));
+}
+
 /* ---- fixtures ---------------------------------------------------------- */
 
 static int ledger_ok(void **state)
@@ -651,6 +676,7 @@ int main(void)
         cmocka_unit_test_teardown(test_late_approval_released, ledger_ok),
         cmocka_unit_test_teardown(test_no_database, ledger_ok),
         cmocka_unit_test_teardown(test_interop_switch, ledger_ok),
+        cmocka_unit_test(test_audit_log),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
