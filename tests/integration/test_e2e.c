@@ -509,6 +509,54 @@ static void test_late_approval_released(void **state)
     close(fd);
 }
 
+/*
+ * The pool's connections killed while a batch is in the database: the
+ * switch gets stand-in at once, the daemon asks again (idempotent) once
+ * reconnected, and the approval it then learns of is released.
+ */
+static void test_connection_lost_recheck(void **state)
+{
+    (void)state;
+    int fd = signed_on_link(d.port[0]);
+    struct req r;
+    uint8_t buf[1024];
+    long len, before = available("2001");
+    char rc[4], sql[256];
+    int released = cgd_log_count(&d, "released");
+
+    exec_ok(conn, "CREATE TABLE IF NOT EXISTS e2e_slow (on_ boolean);"
+                  "CREATE OR REPLACE FUNCTION e2e_slow() RETURNS trigger LANGUAGE plpgsql AS $$"
+                  " BEGIN IF EXISTS (SELECT 1 FROM e2e_slow) THEN PERFORM pg_sleep(0.6); END IF;"
+                  " RETURN NULL; END $$;"
+                  "CREATE TRIGGER e2e_slow AFTER INSERT ON authorizations"
+                  " FOR EACH STATEMENT EXECUTE FUNCTION e2e_slow();"
+                  "INSERT INTO e2e_slow VALUES (true)");
+    req_init(&r, "0100", card("approved"), 600);
+    req_send(fd, &r);
+    usleep(300 * 1000);
+    exec_ok(conn, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                  " WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                  " AND datname = current_database()");
+    char stan[8];
+    recv_answer(fd, buf, sizeof(buf), &len, rc, stan);
+    assert_string_equal(stan, r.stan);
+    assert_string_equal(rc, "91");
+    for (int i = 0; i < 100 && cgd_log_count(&d, "released") == released; i++)
+        usleep(100 * 1000);
+    exec_ok(conn, "DELETE FROM e2e_slow");
+    exec_ok(conn, "DROP TRIGGER e2e_slow ON authorizations");
+    assert_true(cgd_log_count(&d, "released") > released);
+    snprintf(sql, sizeof(sql),
+             "SELECT status || ' ' || response_code || ' ' || hold_amount FROM authorizations"
+             " WHERE stan = '%s'",
+             r.stan);
+    char *v = scalar(sql);
+    assert_string_equal(v, "late_released 91 0");
+    free(v);
+    assert_int_equal(available("2001"), before);
+    close(fd);
+}
+
 /* A daemon whose database is unreachable answers from stand-in at once. */
 static void test_no_database(void **state)
 {
@@ -674,6 +722,7 @@ int main(void)
         cmocka_unit_test_teardown(test_missing_field, ledger_ok),
         cmocka_unit_test_teardown(test_deadline_locked, ledger_ok),
         cmocka_unit_test_teardown(test_late_approval_released, ledger_ok),
+        cmocka_unit_test_teardown(test_connection_lost_recheck, ledger_ok),
         cmocka_unit_test_teardown(test_no_database, ledger_ok),
         cmocka_unit_test_teardown(test_interop_switch, ledger_ok),
         cmocka_unit_test(test_audit_log),
