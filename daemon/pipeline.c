@@ -8,7 +8,10 @@
  * every call made for it, and any late release or recheck finished.
  *
  * Lists a slot can be on (one TAILQ entry each):
- *   timers  waiting for the database, ordered by deadline (one event)
+ *   timers  waiting for the database and not yet past the queue limit
+ *           (deadline - budget/4), in that order
+ *   timers2 sent to the database, waiting until the deadline itself
+ *           (both lists share one timer event)
  *   sendq   answer encoded and recorded, waiting for the audit flush
  *   retry   a release_late() or a recheck that could not be submitted
  *   free    unused
@@ -46,7 +49,15 @@ enum { STMT_AUTH = 0, STMT_RELEASE = 1 };
 static const int echo_fields[] = {2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 90};
 #define NECHO (sizeof(echo_fields) / sizeof(echo_fields[0]))
 
-enum pl_list { L_NONE = 0, L_TIMERS, L_SENDQ, L_RETRY, L_FREE };
+enum pl_list { L_NONE = 0, L_TIMERS, L_TIMERS2, L_SENDQ, L_RETRY, L_FREE };
+
+/*
+ * A request still queued (not sent) when a quarter of its budget is left is
+ * taken back and answered from stand-in: sent that late it would mostly
+ * come back 91 from the database anyway, and under overload it would take
+ * a batch slot from a request that can still make it.
+ */
+#define PL_QUEUE_GUARD_DIV 4
 enum pl_retry { R_NONE = 0, R_RELEASE, R_RECHECK };
 
 /* The crypto checks' results for auth_request (see pl_crypto_checks). */
@@ -65,8 +76,10 @@ struct pl_req {
     bool answered;     /* an answer was produced (sent or queued) */
     bool standin;      /* the answer came from stand-in */
     uint8_t retry;     /* enum pl_retry: what to submit from the retry list */
+    bool want_retry;   /* on the retry list, or going there once its answer is sent */
     unsigned tries;
     int64_t arrival_us, deadline_us, deadline_wall_us;
+    int64_t timer_us; /* when the timer list looks at it next */
     uint8_t hdr[PL_HDR_MAX];
     uint8_t hdr_len;
     bool has_hdr;
@@ -107,7 +120,7 @@ struct pipeline {
     size_t pan_key_len;
     struct pl_req *slots;
     unsigned nslots;
-    struct pl_list_head free, timers, sendq, retry;
+    struct pl_list_head free, timers, timers2, sendq, retry;
     struct event deadline_ev, flush_ev, tick_ev;
     bool deadline_armed;
     int64_t deadline_at;
@@ -163,6 +176,9 @@ static void list_remove(struct pipeline *pl, struct pl_req *r)
     switch (r->list) {
     case L_TIMERS:
         TAILQ_REMOVE(&pl->timers, r, q);
+        break;
+    case L_TIMERS2:
+        TAILQ_REMOVE(&pl->timers2, r, q);
         break;
     case L_SENDQ:
         TAILQ_REMOVE(&pl->sendq, r, q);
@@ -271,38 +287,52 @@ static void route_learn(struct pipeline *pl, const char *pan_hash, uint64_t acco
 
 /* ---- deadline timer ------------------------------------------------------ */
 
+/* The earlier head of the two timer lists, or NULL. */
+static struct pl_req *timer_first(struct pipeline *pl)
+{
+    struct pl_req *a = TAILQ_FIRST(&pl->timers), *b = TAILQ_FIRST(&pl->timers2);
+    if (a == NULL || (b != NULL && b->timer_us < a->timer_us))
+        return b;
+    return a;
+}
+
+/* Arm the one timer event for the earliest entry (no-op when already so). */
 static void arm_deadline(struct pipeline *pl)
 {
-    struct pl_req *h = TAILQ_FIRST(&pl->timers);
+    struct pl_req *h = timer_first(pl);
     if (h == NULL) {
         if (pl->deadline_armed)
             event_del(&pl->deadline_ev);
         pl->deadline_armed = false;
         return;
     }
-    if (pl->deadline_armed && pl->deadline_at == h->deadline_us)
+    if (pl->deadline_armed && pl->deadline_at == h->timer_us)
         return;
-    int64_t d = h->deadline_us - util_now_us();
+    int64_t d = h->timer_us - util_now_us();
     if (d < 0)
         d = 0;
     struct timeval tv = {.tv_sec = d / 1000000, .tv_usec = d % 1000000};
     event_add(&pl->deadline_ev, &tv);
     pl->deadline_armed = true;
-    pl->deadline_at = h->deadline_us;
+    pl->deadline_at = h->timer_us;
 }
 
-/* Insert r by deadline: from the tail, since deadlines mostly grow. */
-static void timer_insert(struct pipeline *pl, struct pl_req *r)
+/*
+ * Insert r by timer_us into timers (L_TIMERS) or timers2 (L_TIMERS2): from
+ * the tail, since the times grow (one budget per listener).
+ */
+static void timer_insert(struct pipeline *pl, struct pl_req *r, enum pl_list which)
 {
-    struct pl_req *t = TAILQ_LAST(&pl->timers, pl_list_head);
-    while (t != NULL && t->deadline_us > r->deadline_us)
+    struct pl_list_head *h = which == L_TIMERS ? &pl->timers : &pl->timers2;
+    struct pl_req *t = TAILQ_LAST(h, pl_list_head);
+    while (t != NULL && t->timer_us > r->timer_us)
         t = TAILQ_PREV(t, pl_list_head, q);
     if (t == NULL)
-        TAILQ_INSERT_HEAD(&pl->timers, r, q);
+        TAILQ_INSERT_HEAD(h, r, q);
     else
-        TAILQ_INSERT_AFTER(&pl->timers, t, r, q);
-    r->list = L_TIMERS;
-    if (TAILQ_FIRST(&pl->timers) == r)
+        TAILQ_INSERT_AFTER(h, t, r, q);
+    r->list = (uint8_t)which;
+    if (timer_first(pl) == r)
         arm_deadline(pl);
 }
 
@@ -394,7 +424,7 @@ static void answer(struct pipeline *pl, struct pl_req *r)
     if (r->answered)
         abort();
     r->answered = true;
-    if (r->list == L_TIMERS) {
+    if (r->list == L_TIMERS || r->list == L_TIMERS2) {
         list_remove(pl, r);
         arm_deadline(pl);
     }
@@ -473,6 +503,10 @@ static void flush_cb(evutil_socket_t fd, short ev, void *arg)
             (void)link_send_answer(l, r->has_hdr ? r->hdr : NULL, r->out, r->out_len);
         else
             link_request_cancel(l);
+        if (r->want_retry) {
+            TAILQ_INSERT_TAIL(&pl->retry, r, q);
+            r->list = L_RETRY;
+        }
         pl_maybe_release(r);
     }
 }
@@ -493,7 +527,7 @@ static struct pl_req *slot_get(struct pipeline *pl)
 static void pl_maybe_release(struct pl_req *r)
 {
     struct pipeline *pl = r->pl;
-    if (!r->answered || r->in_db || r->link != NULL || r->list != L_NONE)
+    if (!r->answered || r->in_db || r->link != NULL || r->list != L_NONE || r->want_retry)
         return;
     OPENSSL_cleanse(r->pan, sizeof(r->pan));
     OPENSSL_cleanse(r->echo, sizeof(r->echo));
@@ -647,7 +681,8 @@ static bool submit(struct pipeline *pl, struct pl_req *r, unsigned stmt)
 static void retry_later(struct pipeline *pl, struct pl_req *r, enum pl_retry what)
 {
     r->retry = (uint8_t)what;
-    if (r->list == L_NONE) {
+    r->want_retry = true;
+    if (r->list == L_NONE) { /* else flush_cb moves it there after sending */
         TAILQ_INSERT_TAIL(&pl->retry, r, q);
         r->list = L_RETRY;
     }
@@ -705,9 +740,11 @@ static void late_outcome(struct pipeline *pl, struct pl_req *r, const struct dbp
         }
         return;
     }
-    if (o->status == DBP_ERR_CONN && o->sent && kind_holds_money(r->kind)) {
-        /* unknown: ask again (idempotent) to learn whether it approved */
+    if (o->status == DBP_ERR_CONN && (o->sent || r->retry == R_RECHECK) &&
+        kind_holds_money(r->kind)) {
+        /* unknown (or a recheck lost before it was sent): ask again, idempotent */
         pl->st.rechecks++;
+        r->retry = R_RECHECK;
         if (!submit(pl, r, STMT_AUTH))
             retry_later(pl, r, R_RECHECK);
         return;
@@ -793,12 +830,22 @@ static void deadline_cb(evutil_socket_t fd, short ev, void *arg)
     (void)fd;
     (void)ev;
     pl->deadline_armed = false;
-    while ((r = TAILQ_FIRST(&pl->timers)) != NULL && r->deadline_us <= now) {
+    while ((r = timer_first(pl)) != NULL && r->timer_us <= now) {
+        bool queue_limit = r->list == L_TIMERS;
         list_remove(pl, r);
+        if (queue_limit) {
+            /* still queued: taken back (its done() answers it, CANCEL); else wait */
+            if (r->in_db && dbp_cancel(pl->pool, &r->item)) {
+                pl->st.deadline++;
+            } else {
+                r->timer_us = r->deadline_us;
+                timer_insert(pl, r, L_TIMERS2);
+            }
+            continue;
+        }
+        /* the deadline itself: it was sent and is marked cancelled already */
         pl->st.deadline++;
         answer_standin(pl, r, "deadline");
-        if (r->in_db)
-            (void)dbp_cancel(pl->pool, &r->item); /* a late outcome still arrives */
         pl_maybe_release(r);
     }
     arm_deadline(pl);
@@ -823,6 +870,7 @@ static void tick_cb(evutil_socket_t fd, short ev, void *arg)
             r->list = L_RETRY;
             break;
         }
+        r->want_retry = false;
         r->tries++;
     }
     if (pl->pool != NULL) {
@@ -1037,7 +1085,8 @@ static int dispatch_cb(void *arg, struct link *l, const struct link_frame *f)
         answer_standin(pl, r, "no_db");
         return 0;
     }
-    timer_insert(pl, r);
+    r->timer_us = r->deadline_us - (r->deadline_us - r->arrival_us) / PL_QUEUE_GUARD_DIV;
+    timer_insert(pl, r, L_TIMERS);
     return 0;
 }
 
@@ -1098,6 +1147,7 @@ struct pipeline *pipeline_new(struct event_base *base, struct server *srv)
     pl->srv = srv;
     TAILQ_INIT(&pl->free);
     TAILQ_INIT(&pl->timers);
+    TAILQ_INIT(&pl->timers2);
     TAILQ_INIT(&pl->sendq);
     TAILQ_INIT(&pl->retry);
     int keyrc = load_pan_key(pl, cfg);

@@ -38,8 +38,12 @@
  *
  * Deadlines.  deadline = arrival + the listener's budget; it goes into
  * authorize_batch (a request whose deadline passed is never approved
- * there).  Requests waiting for the database sit on one deadline-ordered
- * list with ONE timer (no event per request).  At the deadline the request
+ * there).  Requests waiting for the database sit on two time-ordered lists
+ * sharing ONE timer (no event per request).  A request still queued in the
+ * pool (not sent) when a quarter of its budget is left is taken back and
+ * answered from stand-in then: sent that late it would mostly be refused by
+ * the database anyway, and under overload it would take the place of one
+ * that can still make it.  At the deadline a request already sent
  * is answered from [standin] (default 91) and cancelled in the pool; a late
  * approval for it is released at once with release_late_answered()
  * (sql/0004: release_late() plus the stored answer set to the stand-in code,

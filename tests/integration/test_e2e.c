@@ -545,6 +545,8 @@ static void test_connection_lost_recheck(void **state)
         usleep(100 * 1000);
     exec_ok(conn, "DELETE FROM e2e_slow");
     exec_ok(conn, "DROP TRIGGER e2e_slow ON authorizations");
+    if (cgd_log_count(&d, "released") == released)
+        cgd_dump_log(&d);
     assert_true(cgd_log_count(&d, "released") > released);
     snprintf(sql, sizeof(sql),
              "SELECT status || ' ' || response_code || ' ' || hold_amount FROM authorizations"
