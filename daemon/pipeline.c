@@ -749,6 +749,13 @@ static void late_outcome(struct pipeline *pl, struct pl_req *r, const struct dbp
             retry_later(pl, r, R_RECHECK);
         return;
     }
+    if ((o->status == DBP_ERR_SQL || o->status == DBP_ERR_NOROW) && r->retry == R_RECHECK) {
+        /* the recheck's batch rolled back: the original's outcome is still unknown */
+        log_warnx("recheck of stan %s failed (%s): retrying", r->stan,
+                  o->message ? o->message : "no row");
+        retry_later(pl, r, R_RECHECK);
+        return;
+    }
     if (o->status == DBP_ERR_SHUTDOWN && o->sent)
         log_warnx("shutdown with the outcome of stan %s unknown (auth holds expire by policy)",
                   r->stan);
