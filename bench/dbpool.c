@@ -10,7 +10,9 @@
  *   echo     dbpt_echo(): inserts one row per item, so each batch is one
  *            durable commit (the shape of authorize_batch, minus its logic)
  * Each cell is the median of `runs` runs of `seconds` each (after a short
- * warm-up); "avg batch" is items per call over all runs of the cell.
+ * warm-up); "avg batch" is items per call over all runs of the cell;
+ * "client us/item" is this process's CPU time (the pool, libpq, the loop:
+ * what cardgated would spend) per item over the timed runs.
  *
  *   build/bench-dbpool [-c CONNS] [-o OUTSTANDING] [-d SECONDS] [-r RUNS]
  *
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static void resubmit(struct dbpt_ctx *ctx, struct dbpt_req *r)
 {
@@ -56,7 +59,17 @@ static bool pool_up(void *arg)
 
 struct cell {
     double median, min, max, avg_batch;
+    double cpu_us_per_item; /* this process (pool + libpq): user + system */
 };
+
+/* CPU time (user + system) of this process so far, in microseconds. */
+static double cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
 
 /*
  * One cell: a fresh pool with max_batch mb, `outstanding` requests of stmt
@@ -89,6 +102,8 @@ static struct cell run_cell(unsigned conns, unsigned mb, unsigned stmt, unsigned
     double rates[64];
     struct dbp_stats st0, st1;
     dbp_get_stats(pool, &st0);
+    unsigned done0 = ctx.ndone;
+    double cpu0 = cpu_us();
     for (unsigned r = 0; r < runs; r++) {
         unsigned n0 = ctx.ndone;
         int64_t t0 = util_now_us();
@@ -96,6 +111,8 @@ static struct cell run_cell(unsigned conns, unsigned mb, unsigned stmt, unsigned
         int64_t t1 = util_now_us();
         rates[r] = (double)(ctx.ndone - n0) * 1e6 / (double)(t1 - t0);
     }
+    double cpu = cpu_us() - cpu0;
+    unsigned items = ctx.ndone - done0;
     dbp_get_stats(pool, &st1);
     /* stop circulating, then let the pool fail what is left */
     ctx.on_done = NULL;
@@ -111,6 +128,7 @@ static struct cell run_cell(unsigned conns, unsigned mb, unsigned stmt, unsigned
         .avg_batch = st1.batches > st0.batches ? (double)(st1.items_sent - st0.items_sent) /
                                                      (double)(st1.batches - st0.batches)
                                                : 0,
+        .cpu_us_per_item = items ? cpu / items : 0,
     };
     return c;
 }
@@ -161,7 +179,8 @@ int main(int argc, char **argv)
     printf("dbpool throughput: %u connections, %u outstanding, durable cluster, "
            "median of %u x %.1fs (min-max)\n",
            conns, outstanding, runs, seconds);
-    printf("%-9s %-9s %12s %21s %10s\n", "limit", "statement", "items/s", "min-max", "avg batch");
+    printf("%-9s %-9s %12s %21s %10s %14s\n", "limit", "statement", "items/s", "min-max",
+           "avg batch", "client us/item");
     static const unsigned limits[] = {1, 16, 64, 256};
     static const char *const names[] = {"echo", "trivial"};
     static const unsigned stmts[] = {DBPT_STMT_ECHO, DBPT_STMT_TRIVIAL};
@@ -171,8 +190,8 @@ int main(int argc, char **argv)
             struct cell c = run_cell(conns, limits[i], stmts[s], outstanding, seconds, runs);
             char mm[32];
             snprintf(mm, sizeof(mm), "%.0f-%.0f", c.min, c.max);
-            printf("%-9u %-9s %12.0f %21s %10.1f\n", limits[i], names[s], c.median, mm,
-                   c.avg_batch);
+            printf("%-9u %-9s %12.0f %21s %10.1f %14.2f\n", limits[i], names[s], c.median, mm,
+                   c.avg_batch, c.cpu_us_per_item);
             fflush(stdout);
         }
     }

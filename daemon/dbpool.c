@@ -64,6 +64,7 @@ struct dbp_conn {
     bool want_write; /* PQflush said 1: wait for write too */
     int64_t connect_deadline_us;
     int64_t backoff_us;
+    unsigned fail_streak; /* failed attempts since the last loss; logs thin out */
     bool ever_up;
 
     /* queue (not sent) */
@@ -80,7 +81,9 @@ struct dbp_conn {
     bool err;
     bool drop_after; /* the segment's error says: this server is no place to be */
     char errmsg[256];
-    unsigned nulls; /* consecutive NULL results: a guard against a pipeline out of step */
+    unsigned nulls;          /* consecutive NULL results: a guard against a pipeline out of step */
+    int64_t err_logged_us;   /* when a failed batch was last logged */
+    unsigned err_suppressed; /* failed batches not logged since */
 
     struct dbp_params params;
 };
@@ -248,7 +251,7 @@ static void conn_unwait(struct dbp_conn *c)
     c->io_armed = false;
 }
 
-/* Arm the back-off timer for the next connection attempt. */
+/* Arm the connection's timer: the back-off, or the prepare deadline. */
 static void conn_schedule_reconnect(struct dbp_conn *c, int64_t delay_us)
 {
     struct timeval tv = {.tv_sec = delay_us / 1000000, .tv_usec = delay_us % 1000000};
@@ -291,12 +294,15 @@ static void conn_lost(struct dbp_conn *c, const char *reason)
     }
     conn_set_state(c, CS_DOWN);
     pool->st.conn_failures++;
+    c->fail_streak = was ? 1 : c->fail_streak + 1;
     if (was)
         log_warnx_p(c->prefix, "database connection lost: %s; %u in flight and %u queued failed",
                     why, c->nbatch, c->qlen);
+    else if ((c->fail_streak & (c->fail_streak - 1)) == 0) /* 1st, 2nd, 4th, 8th... */
+        log_warnx_p(c->prefix, "database connection failed (%u in a row): %s; retry in %lld ms",
+                    c->fail_streak, why, (long long)(c->backoff_us / 1000));
     else
-        log_warnx_p(c->prefix, "database connection failed: %s; retry in %lld ms", why,
-                    (long long)(c->backoff_us / 1000));
+        log_debug_p(c->prefix, "database connection failed (%u in a row): %s", c->fail_streak, why);
     if (c->res != NULL) {
         PQclear(c->res);
         c->res = NULL;
@@ -334,9 +340,17 @@ static void conn_lost(struct dbp_conn *c, const char *reason)
 static void conn_start(struct dbp_conn *c)
 {
     struct dbpool *pool = c->pool;
-    /* conninfo last: what it says wins; fallback_application_name only fills a gap */
-    const char *kw[] = {"fallback_application_name", "dbname", NULL};
-    const char *val[] = {"cardgated", pool->conninfo, NULL};
+    /*
+     * Entries before an expanded dbname are defaults the conninfo overrides
+     * (libpq processes the arrays in order; the last value wins).  The TCP
+     * settings notice a primary that vanished without closing its sockets
+     * (power loss, partition) within seconds instead of the kernel's hours,
+     * so the reconnect can follow the promoted one; Unix sockets ignore them.
+     */
+    const char *kw[] = {
+        "fallback_application_name", "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count",          "tcp_user_timeout", "dbname",          NULL};
+    const char *val[] = {"cardgated", "1", "10", "3", "3", "10000", pool->conninfo, NULL};
 
     assert(c->state == CS_DOWN && c->pg == NULL);
     conn_set_state(c, CS_CONNECTING);
@@ -354,11 +368,18 @@ static void conn_start(struct dbp_conn *c)
         conn_lost(c, "no socket");
 }
 
+/*
+ * The connection's timer: the back-off ended (DOWN: try again), or the
+ * prepares did not finish within connect_timeout (PREPARING: a server that
+ * accepted us but does not answer is as good as down).
+ */
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct dbp_conn *c = arg;
     if (c->state == CS_DOWN && !c->pool->closing)
         conn_start(c);
+    else if (c->state == CS_PREPARING)
+        conn_lost(c, "timeout preparing statements");
 }
 
 /*
@@ -397,6 +418,8 @@ static void conn_connected(struct dbp_conn *c)
     c->busy = true;
     c->err = false;
     c->nbatch = 0;
+    int64_t left = c->connect_deadline_us - util_now_us();
+    conn_schedule_reconnect(c, left > 0 ? left : 1); /* here: the prepare deadline */
     (void)conn_flush_out(c);
 }
 
@@ -462,6 +485,27 @@ static unsigned row_ordinal(const PGresult *res, int r, int col, unsigned n)
 static void conn_send_batch(struct dbp_conn *c);
 
 /*
+ * Log a failed batch, at most once a second per connection (a broken
+ * function fails every batch: thousands a second); the lines skipped are
+ * counted in the next one.  The stats count every failure regardless.
+ */
+static void conn_log_batch_error(struct dbp_conn *c, unsigned n, const char *msg)
+{
+    int64_t now = util_now_us();
+    if (c->err_logged_us != 0 && now - c->err_logged_us < 1000000) {
+        c->err_suppressed++;
+        return;
+    }
+    if (c->err_suppressed > 0)
+        log_warnx_p(c->prefix, "batch of %u failed: %s (%u more failed batches not logged)", n, msg,
+                    c->err_suppressed);
+    else
+        log_warnx_p(c->prefix, "batch of %u failed: %s", n, msg);
+    c->err_logged_us = now;
+    c->err_suppressed = 0;
+}
+
+/*
  * The segment in flight ended (PGRES_PIPELINE_SYNC): the prepares are done,
  * or the batch has committed (rows delivered) or failed (every item fails
  * with the server's message).  Then send what queued up meanwhile.
@@ -483,6 +527,8 @@ static void conn_segment_done(struct dbp_conn *c)
             pool->st.reconnects++;
         c->ever_up = true;
         c->backoff_us = pool->cfg.reconnect_min_us;
+        c->fail_streak = 0;
+        evtimer_del(&c->timer_ev); /* the prepare deadline */
         conn_set_state(c, CS_READY);
         log_info_p(c->prefix, "database connection ready (server %d, backend pid %d)",
                    PQserverVersion(c->pg), PQbackendPID(c->pg));
@@ -498,7 +544,7 @@ static void conn_segment_done(struct dbp_conn *c)
     if (err) {
         pool->st.batch_errors++;
         const char *msg = c->errmsg[0] ? c->errmsg : "no result";
-        log_warnx_p(c->prefix, "batch of %u failed: %s", n, msg);
+        conn_log_batch_error(c, n, msg);
         for (unsigned i = 0; i < n; i++)
             deliver(pool, c->batch[i], DBP_ERR_SQL, NULL, -1, msg, true);
     } else {
@@ -945,6 +991,35 @@ int dbp_buf_array_text(struct dbp_params *p, const char *s, size_t n)
         if (s[i] == '"' || s[i] == '\\')
             *o++ = '\\';
         *o++ = s[i];
+    }
+    *o++ = '"';
+    p->len = (size_t)(o - p->buf);
+    return 0;
+}
+
+int dbp_buf_json_string(struct dbp_params *p, const char *s, size_t n)
+{
+    /* worst case every byte as \u00XX, plus the quotes */
+    if (n > (SIZE_MAX - 2) / 6 || buf_reserve(p, 6 * n + 2) != 0)
+        return -1;
+    static const char hex[] = "0123456789abcdef";
+    char *o = p->buf + p->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            *o++ = '\\';
+            *o++ = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            *o++ = '\\';
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[ch >> 4];
+            *o++ = hex[ch & 15];
+        } else {
+            *o++ = (char)ch;
+        }
     }
     *o++ = '"';
     p->len = (size_t)(o - p->buf);

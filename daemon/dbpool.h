@@ -21,6 +21,11 @@
  * loop iteration (an activated event), so the items submitted by one read
  * callback travel together.
  *
+ * Fit with the ledger: authorize_batch_json($1::jsonb) (or
+ * authorize_batch($1::auth_request[])) is one statement with one parameter
+ * built from the n items (dbp_buf_json_string / dbp_buf_array_text help),
+ * and auth_outcome's first column, ord, is the ordinal: ord_col = 0.
+ *
  * Rows.  The statement returns one row per item; the column stmt.ord_col
  * holds the item's 1-based position in the batch (WITH ORDINALITY).  With
  * ord_col < 0 rows are matched by position.  An item without a row (or with
@@ -33,20 +38,16 @@
  * correctness never depends on routing, only throughput.
  *
  * Ownership (the one rule).  dbp_submit() returning 0 hands the item to the
- * pool; the pool calls done() for it EXACTLY ONCE, always from the event loop
- * and never from inside dbp_submit(), and never touches the item after done()
- * returns (done may free or reuse it).  Until then the caller must keep the
- * item's memory alive, even when it has given up on it: dbp_cancel() only
- * marks it (and takes a not-yet-sent item off its queue), the outcome still
- * comes through done(), with o->cancelled set, so a late approval can be
- * compensated.  dbp_submit() returning -1 (no usable connection) keeps the
- * item with the caller and done() is NOT called: the caller answers from
- * stand-in at once (synchronous failure).
- *
- * A batch failing with SQLSTATE 25006 (read-only transaction: a demoted
- * primary) also drops its connection after failing the batch, so that the
- * reconnect, through a multi-host conninfo with target_session_attrs=
- * read-write, finds the new primary.
+ * pool; the pool calls done() for it EXACTLY ONCE - from the event loop, or
+ * from inside dbp_cancel() or dbp_free(), never from inside dbp_submit() -
+ * and never touches the item after done() returns (done may free or reuse
+ * it).  Until then the caller must keep the item's memory alive, even when
+ * it has given up on it: dbp_cancel() only marks an item in flight (and
+ * takes a not-yet-sent one off its queue); the outcome still comes through
+ * done(), with o->cancelled set, so a late approval can be compensated.
+ * dbp_submit() returning -1 (no usable connection) keeps the item with the
+ * caller and done() is NOT called: the caller answers from stand-in at once
+ * (the failure is synchronous).
  *
  * Failures.  A lost connection (PQconsumeInput == 0, a flush error, a broken
  * pipeline) fails every item in flight (DBP_ERR_CONN, o->sent set: the
@@ -54,11 +55,29 @@
  * idempotency key makes a re-ask safe) and every item queued on it
  * (DBP_ERR_CONN, o->sent clear: never reached the server); then PQfinish and
  * reconnect with back-off doubling from reconnect_min to reconnect_max,
- * re-prepare, resume.  An SQL error in a batch fails only that batch
- * (DBP_ERR_SQL with the server's message); the connection stays usable.
+ * re-prepare, resume.  connect_timeout bounds the connection AND the
+ * prepares.  An SQL error in a batch fails only that batch (DBP_ERR_SQL
+ * with the server's message: the batch's transaction rolled back); the
+ * connection stays usable.  A batch failing with SQLSTATE 25006 (read-only
+ * transaction: a demoted primary) also drops its connection, so that the
+ * reconnect, through a multi-host conninfo with target_session_attrs=
+ * read-write, finds the new primary.
  *
  * Reentrancy.  done() may call dbp_submit() and dbp_cancel(); it must not
  * call dbp_free().  Single-threaded: one event_base, no locks.
+ *
+ * Wiring sketch (the request pipeline):
+ *
+ *   struct request { ...; struct dbp_item db; };      // preallocated pool
+ *   req->db.route_key = account_id ? account_id : card_hash64;
+ *   req->db.stmt = 0;                                  // authorize_batch
+ *   if (dbp_submit(pool, &req->db) != 0)
+ *       answer_from_standin(req);                      // no database: now
+ *   ...deadline timer: answer 91, then dbp_cancel(pool, &req->db); if it
+ *      returned true, done() has already run; else keep req until it does
+ *   done(ud, item, o): req = container_of(item, struct request, db);
+ *       if (o->cancelled) compensate a late approval; else answer from the
+ *       row (o->status == DBP_OK) or from stand-in; then recycle req.
  */
 #ifndef CARDGATE_DAEMON_DBPOOL_H
 #define CARDGATE_DAEMON_DBPOOL_H
@@ -148,9 +167,14 @@ struct dbp_ops {
 };
 
 struct dbp_config {
-    const char *conninfo; /* libpq string or URI, passed as is; "" = PG* env */
-    unsigned pool_size;   /* 1..DBP_MAX_CONNS */
-    unsigned max_batch;   /* items per call, >= 1 */
+    /*
+     * libpq string or URI, passed as is ("" = PG* env).  The pool adds
+     * defaults it overrides: fallback_application_name=cardgated and TCP
+     * keepalives (idle 10 s, interval 3 s, count 3), tcp_user_timeout 10 s.
+     */
+    const char *conninfo;
+    unsigned pool_size; /* 1..DBP_MAX_CONNS */
+    unsigned max_batch; /* items per call, >= 1 */
     int64_t connect_timeout_us;
     int64_t reconnect_min_us;
     int64_t reconnect_max_us;
@@ -252,6 +276,13 @@ int dbp_buf_printf(struct dbp_params *p, const char *fmt, ...)
  * literal ("..." with \ and " escaped); 0 or -1.
  */
 int dbp_buf_array_text(struct dbp_params *p, const char *s, size_t n)
+    __attribute__((warn_unused_result));
+/*
+ * Append s[0..n-1] as a JSON string ("..." with \ and " escaped, control
+ * characters as \u00XX; bytes >= 0x80 pass through, so s must be UTF-8),
+ * for a jsonb parameter such as authorize_batch_json's; 0 or -1.
+ */
+int dbp_buf_json_string(struct dbp_params *p, const char *s, size_t n)
     __attribute__((warn_unused_result));
 /*
  * Parameter idx (0-based) is the bytes from start to the current end, in

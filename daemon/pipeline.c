@@ -256,6 +256,26 @@ int pipeline_f54_entry(char out[21], const char *amount_type, const char *curren
     return 0;
 }
 
+/*
+ * ISO 4217 numeric code for the ledger's alpha code (the wallet currency of
+ * the balances in field 54); "" when unknown (field 54 is then left out).
+ * The same currencies as the ledger's currency_alpha().
+ */
+static const char *currency_numeric(const char *alpha)
+{
+    static const char *const map[][2] = {
+        {"EUR", "978"}, {"USD", "840"}, {"GBP", "826"}, {"CHF", "756"},
+        {"JPY", "392"}, {"SEK", "752"}, {"DKK", "208"}, {"NOK", "578"},
+        {"PLN", "985"}, {"CZK", "203"}, {"CAD", "124"}, {"AUD", "036"},
+        {"HUF", "348"}, {"RON", "946"}, {"TRY", "949"}, {"CNY", "156"}};
+    if (alpha == NULL)
+        return "";
+    for (size_t i = 0; i < UTIL_NELEM(map); i++)
+        if (strcmp(alpha, map[i][0]) == 0)
+            return map[i][1];
+    return "";
+}
+
 /* ---- routing hint ------------------------------------------------------ */
 
 static uint64_t card_key(const char *pan_hash)
@@ -656,8 +676,8 @@ static int build_cb(void *ud, unsigned stmt, struct dbp_item *const *items, unsi
 static const struct dbp_stmt pl_stmts[] = {
     {"cg_authorize",
      "SELECT o.ord, o.response_code, o.approval_code, o.approved_amount, o.available_after,"
-     " o.balance_after, c.numeric, o.rule, o.policy_version, o.auth_id, o.account_id"
-     " FROM authorize_batch_json($1::jsonb) o LEFT JOIN currencies c ON c.alpha = o.currency",
+     " o.balance_after, o.currency, o.rule, o.policy_version, o.auth_id, o.account_id"
+     " FROM authorize_batch_json($1::jsonb) o",
      1, NULL, 0, 0},
     {"cg_release_late",
      "WITH x AS MATERIALIZED (SELECT release_late_answered($1::bigint[], $2,"
@@ -713,7 +733,7 @@ static void read_outcome(struct pipeline *pl, struct pl_req *r, const PGresult *
     r->avail = v ? strtoll(v, NULL, 10) : 0;
     r->have_balance = (v = col(res, row, 5)) != NULL;
     r->balance = v ? strtoll(v, NULL, 10) : 0;
-    snprintf(r->cur_num, sizeof(r->cur_num), "%s", (v = col(res, row, 6)) ? v : "");
+    snprintf(r->cur_num, sizeof(r->cur_num), "%s", currency_numeric(col(res, row, 6)));
     snprintf(r->rule, sizeof(r->rule), "%s", (v = col(res, row, 7)) ? v : "");
     r->policy_version = (v = col(res, row, 8)) ? strtoll(v, NULL, 10) : 0;
     r->auth_id = (v = col(res, row, 9)) ? strtoll(v, NULL, 10) : 0;

@@ -46,7 +46,7 @@
  * that can still make it.  At the deadline a request already sent
  * is answered from [standin] (default 91) and cancelled in the pool; a late
  * approval for it is released at once with release_late_answered()
- * (sql/0004: release_late() plus the stored answer set to the stand-in code,
+ * (sql/0005: release_late() plus the stored answer set to the stand-in code,
  * so a retransmission gets what the switch was told) and recorded in the
  * audit log.  A batch whose outcome is unknown (connection
  * lost after sending) is asked again (idempotent) to learn whether it

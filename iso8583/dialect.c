@@ -316,12 +316,7 @@ struct iso_dialect *iso_dialect_builtin(const char *name, char *errbuf, size_t e
 
 const char *const *iso_dialect_builtin_names(void)
 {
-    static const char *names[16];
-    size_t i;
-    for (i = 0; i < iso_builtin_count && i < 15; i++)
-        names[i] = iso_builtin_texts[i].name;
-    names[i] = NULL;
-    return names;
+    return iso_builtin_names;
 }
 
 void iso_dialect_free(struct iso_dialect *d)

@@ -114,6 +114,17 @@ int iso_set(struct iso_msg *m, int n, const void *p, size_t len)
     return 0;
 }
 
+size_t iso_echo(struct iso_msg *ans, const struct iso_msg *req, const uint8_t *fields, size_t n)
+{
+    size_t copied = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct iso_view *v = iso_get(req, fields[i]);
+        if (v != NULL && iso_set(ans, fields[i], v->p, v->len) == 0)
+            copied++;
+    }
+    return copied;
+}
+
 int iso_set_copy(struct iso_msg *m, int n, const void *p, size_t len)
 {
     if (len > sizeof(m->scratch) - m->scratch_used)

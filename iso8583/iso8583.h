@@ -125,7 +125,7 @@ struct iso_dialect *iso_dialect_load(const char *path, char *errbuf, size_t errl
 /* A built-in dialect ("ascii87", "bcd87", "ebcdic87"), embedded at build time. */
 struct iso_dialect *iso_dialect_builtin(const char *name, char *errbuf,
                                         size_t errlen) ISO_MUST_CHECK;
-/* NULL-terminated list of the built-in names. */
+/* NULL-terminated list of the built-in names (a constant array). */
 const char *const *iso_dialect_builtin_names(void);
 void iso_dialect_free(struct iso_dialect *d);
 
@@ -136,6 +136,7 @@ struct iso_builtin_text {
     size_t len;
 };
 extern const struct iso_builtin_text iso_builtin_texts[];
+extern const char *const iso_builtin_names[];
 extern const size_t iso_builtin_count;
 
 /* ---- message (iso8583.c) --------------------------------------------- */
@@ -153,6 +154,12 @@ const struct iso_view *iso_get(const struct iso_msg *m, int n);
  * Returns -1 when n is out of range or is a bitmap field.
  */
 int iso_set(struct iso_msg *m, int n, const void *p, size_t len) ISO_MUST_CHECK;
+/*
+ * Answer building: point ans's fields at req's values for each of
+ * fields[0..n) that req carries (views, no copy: req and its receive buffer
+ * must outlive the encode of ans).  Returns how many were copied.
+ */
+size_t iso_echo(struct iso_msg *ans, const struct iso_msg *req, const uint8_t *fields, size_t n);
 /* Like iso_set but copies the value into m->scratch; -1 when scratch is full. */
 int iso_set_copy(struct iso_msg *m, int n, const void *p, size_t len) ISO_MUST_CHECK;
 void iso_clear(struct iso_msg *m, int n);

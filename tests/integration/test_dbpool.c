@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct fixture {
     struct dbpt_ctx ctx;
@@ -277,32 +278,86 @@ static void test_sql_error_fails_only_its_batch(void **state)
     fixture_free(f);
 }
 
-/* Awkward values from a data file go through text arrays and come back equal. */
+/*
+ * A function failing every batch logs at most once a second per connection;
+ * the next line says how many were skipped.  stderr goes to a temporary
+ * file for the test.
+ */
+static void test_batch_errors_logged_sparingly(void **state)
+{
+    struct fixture *f = fixture_new("", 1, 64);
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *tmp = tmpfile();
+    assert_true(saved >= 0 && tmp != NULL);
+    assert_true(dup2(fileno(tmp), 2) >= 0);
+
+    struct dbpt_req r;
+    for (unsigned i = 0; i < 6; i++) {
+        if (i == 5)
+            dbpt_run_for(dbpt_base, 1100);
+        dbpt_req_init(&r, 1, "boom", DBPT_STMT_ECHO);
+        assert_int_equal(dbp_submit(f->pool, &r.item), 0);
+        run_until_done(f, i + 1, 5000);
+        assert_int_equal(r.status, DBP_ERR_SQL);
+    }
+    fflush(stderr);
+    assert_true(dup2(saved, 2) >= 0);
+    close(saved);
+
+    char log[4096];
+    rewind(tmp);
+    size_t n = fread(log, 1, sizeof(log) - 1, tmp);
+    log[n] = '\0';
+    fclose(tmp);
+    unsigned lines = 0;
+    for (const char *p = log; (p = strstr(p, "batch of 1 failed: boom requested")) != NULL; p++)
+        lines++;
+    assert_int_equal(lines, 2);
+    assert_non_null(strstr(log, "boom requested (4 more failed batches not logged)"));
+    struct dbp_stats st;
+    dbp_get_stats(f->pool, &st);
+    assert_int_equal(st.batch_errors, 6);
+    fixture_free(f);
+}
+
+/*
+ * Awkward values from a data file go through a text array (dbpt_echo) and
+ * through JSON (dbpt_json, the shape of authorize_batch_json, with a binary
+ * parameter) and come back equal, in one call each.
+ */
 static void test_values_round_trip(void **state)
 {
     FILE *fp = fopen("tests/data/dbpool/values.txt", "r");
     assert_non_null(fp);
-    struct dbpt_req r[64];
+    char vals[64][128];
     unsigned n = 0;
-    char line[128];
-    while (n < 64 && fgets(line, sizeof(line), fp) != NULL) {
-        line[strcspn(line, "\n")] = '\0';
-        if (line[0] == '#')
+    while (n < 64 && fgets(vals[n], sizeof(vals[n]), fp) != NULL) {
+        vals[n][strcspn(vals[n], "\n")] = '\0';
+        if (vals[n][0] == '#')
             continue;
         /* "<empty>" stands for the empty string */
-        dbpt_req_init(&r[n], (long long)n - 3, strcmp(line, "<empty>") == 0 ? "" : line,
-                      DBPT_STMT_ECHO);
+        if (strcmp(vals[n], "<empty>") == 0)
+            vals[n][0] = '\0';
         n++;
     }
     fclose(fp);
     assert_true(n >= 8);
     struct fixture *f = fixture_new("", 1, 256);
-    for (unsigned i = 0; i < n; i++)
-        assert_int_equal(dbp_submit(f->pool, &r[i].item), 0);
-    run_until_done(f, n, 5000);
-    for (unsigned i = 0; i < n; i++) {
-        assert_echoed(&r[i]);
-        assert_int_equal(r[i].n, (int)n); /* one call */
+    static const unsigned stmts[] = {DBPT_STMT_ECHO, DBPT_STMT_JSON};
+    for (unsigned s = 0; s < 2; s++) {
+        struct dbpt_req r[64];
+        unsigned before = f->ctx.ndone;
+        for (unsigned i = 0; i < n; i++) {
+            dbpt_req_init(&r[i], (long long)i - 3, vals[i], stmts[s]);
+            assert_int_equal(dbp_submit(f->pool, &r[i].item), 0);
+        }
+        run_until_done(f, before + n, 5000);
+        for (unsigned i = 0; i < n; i++) {
+            assert_echoed(&r[i]);
+            assert_int_equal(r[i].ord, (int)i + 1);
+            assert_int_equal(r[i].n, (int)n); /* one call */
+        }
     }
     fixture_free(f);
 }
@@ -407,6 +462,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_routing_keeps_key_on_one_connection, dbpt_base_setup,
                                         dbpt_base_teardown),
         cmocka_unit_test_setup_teardown(test_sql_error_fails_only_its_batch, dbpt_base_setup,
+                                        dbpt_base_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_errors_logged_sparingly, dbpt_base_setup,
                                         dbpt_base_teardown),
         cmocka_unit_test_setup_teardown(test_values_round_trip, dbpt_base_setup,
                                         dbpt_base_teardown),

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "common/util.h"
 #include "daemon/dbpool.h"
 #include "tests/lib/dbptest.h"
 #include "tests/lib/pgtest.h"
@@ -255,6 +256,107 @@ static void test_read_only_server_drops_connection(void **state)
     dbp_free(pool);
 }
 
+/*
+ * A server that accepts the connection but never finishes the prepares (the
+ * statement's table is locked): the attempt ends at connect_timeout, the
+ * connection is retried, and comes up once the lock is gone.
+ */
+static void test_prepare_timeout(void **state)
+{
+    PGconn *admin = pgtest_connect(&dbpt_pg);
+    assert_non_null(admin);
+    exec_ok(admin, "BEGIN");
+    exec_ok(admin, "LOCK TABLE dbpt_log IN ACCESS EXCLUSIVE MODE");
+
+    static const struct dbp_stmt locked[1] = {{
+        .name = "dbpt_locked",
+        .sql = "SELECT 1::int, count(*) FROM dbpt_log WHERE $1::bigint[] IS NOT NULL",
+        .nparams = 1,
+        .ord_col = 0,
+    }};
+    struct dbpt_ctx ctx = {0};
+    struct dbp_config cfg;
+    dbpt_config(&cfg, &ctx, "", 1, 8);
+    cfg.stmts = locked;
+    cfg.nstmts = 1;
+    cfg.connect_timeout_us = 300000;
+    struct dbpool *pool = dbp_new(dbpt_base, &cfg);
+    assert_non_null(pool);
+    struct want w = {pool, &ctx, 0, 0, 0, 1};
+    int64_t t0 = util_now_us();
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+    int64_t waited = util_now_us() - t0;
+    assert_true(waited >= 250000); /* not before the timeout */
+    struct dbp_stats st;
+    dbp_get_stats(pool, &st);
+    assert_int_equal(st.conns_up, 0);
+
+    exec_ok(admin, "ROLLBACK");
+    PQfinish(admin);
+    w.up = 1;
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+    dbp_free(pool);
+}
+
+/* Submit one key-0 request, check it was put on connection conn, and wait for its success. */
+static void key0_round_trip(struct want *w, struct dbpt_req *r, const char *val, int conn)
+{
+    dbpt_req_init(r, 0, val, DBPT_STMT_ECHO);
+    assert_int_equal(dbp_submit(w->pool, &r->item), 0);
+    assert_int_equal(dbp_item_conn(w->pool, &r->item), conn);
+    w->ndone = w->ctx->ndone + 1;
+    assert_true(dbpt_run_until(dbpt_base, reached, w, 5000));
+    assert_int_equal(r->ndone, 1);
+    assert_int_equal(r->status, DBP_OK);
+}
+
+/*
+ * Routing fallback: while the connection a key routes to is down, its
+ * requests go to the next ready one (and succeed); once it is back, the key
+ * returns to it.
+ */
+static void test_routing_falls_back_while_down(void **state)
+{
+    struct dbpt_ctx ctx = {0};
+    struct dbp_config cfg;
+    dbpt_config(&cfg, &ctx, "", 2, 8);
+    cfg.reconnect_min_us = 1500000; /* a window to submit in while conn 0 is down */
+    cfg.reconnect_max_us = 1500000;
+    struct dbpool *pool = dbp_new(dbpt_base, &cfg);
+    assert_non_null(pool);
+    struct want w = {pool, &ctx, 2, 0, 0, 0};
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 10000));
+
+    struct dbpt_req probe;
+    dbpt_req_init(&probe, 0, "probe", DBPT_STMT_ECHO);
+    assert_int_equal(dbp_route(pool, 0), 0);
+    assert_int_equal(dbp_submit(pool, &probe.item), 0);
+    w.ndone = 1;
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+    assert_int_equal(probe.status, DBP_OK);
+
+    PGconn *admin = pgtest_connect(&dbpt_pg);
+    assert_non_null(admin);
+    char sql[100];
+    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", probe.pid);
+    exec_ok(admin, sql);
+    PQfinish(admin);
+    w.up = 1;
+    w.failures = 1;
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+
+    struct dbpt_req moved;
+    key0_round_trip(&w, &moved, "moved", 1);
+    assert_int_not_equal(moved.pid, probe.pid);
+
+    w.up = 2;
+    assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
+    struct dbpt_req back;
+    key0_round_trip(&w, &back, "back", 0);
+    assert_int_not_equal(back.pid, moved.pid);
+    dbp_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +364,9 @@ int main(void)
                                         dbpt_base_setup, dbpt_base_teardown),
         cmocka_unit_test_setup_teardown(test_read_only_server_drops_connection, dbpt_base_setup,
                                         dbpt_base_teardown),
+        cmocka_unit_test_setup_teardown(test_routing_falls_back_while_down, dbpt_base_setup,
+                                        dbpt_base_teardown),
+        cmocka_unit_test_setup_teardown(test_prepare_timeout, dbpt_base_setup, dbpt_base_teardown),
         cmocka_unit_test_setup_teardown(test_server_stop_refuses_then_recovers, dbpt_base_setup,
                                         dbpt_base_teardown),
     };

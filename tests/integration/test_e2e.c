@@ -223,6 +223,9 @@ static void test_decisions(void **state)
         int k = sscanf(line, "%31s %7s %7s %ld %7s %7s %7s %3s %63[^\n]", want, mti, proc, &amount,
                        cur, mcc, pos, expect, extra);
         assert_true(k >= 8);
+        for (char *sp = want; *sp; sp++)
+            if (*sp == '+')
+                *sp = ' ';
         const struct sim_card *c = strcmp(want, "unknown") == 0 ? &unknown : card(want);
         struct req r;
         uint8_t buf[1024];
@@ -348,7 +351,7 @@ static void test_out_of_order(void **state)
 
     assert_non_null(lock);
     exec_ok(lock, "BEGIN");
-    exec_ok(lock, "SELECT 1 FROM accounts WHERE id = 2002 FOR UPDATE");
+    exec_ok(lock, "SELECT lock_wallets(ARRAY[2002]::bigint[])");
     /* dave's wallet (2002) and alice's (2001) route to different connections */
     req_init(&slow, "0200", card("dave"), 100);
     slow.mcc = "4511";
@@ -448,7 +451,7 @@ static void test_deadline_locked(void **state)
     int64_t t0;
 
     exec_ok(lock, "BEGIN");
-    exec_ok(lock, "SELECT 1 FROM accounts WHERE id = 2001 FOR UPDATE");
+    exec_ok(lock, "SELECT lock_wallets(ARRAY[2001]::bigint[])");
     req_init(&r, "0100", card("approved"), 900);
     t0 = util_now_us();
     roundtrip(fd, &r, buf, sizeof(buf), &len, rc);

@@ -27,7 +27,7 @@ static int setup(void **state)
 {
     (void)state;
     R = calloc(1, sizeof(*R));
-    return R && sim_cards_synth(100, &Cards) == 0 ? 0 : -1;
+    return R && sim_cards_synth(100, 0, &Cards) == 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -39,12 +39,15 @@ static int teardown(void **state)
 }
 
 /* Start a responder with ro over dialect/framing and run one load with o. */
-static void run_load(const char *dialect, const char *framing, struct responder_opts *ro,
-                     struct load_opts *o, struct responder_stats *st_out)
+static void run_load_hdr(const char *dialect, const char *framing, const char *header,
+                         struct responder_opts *ro, struct load_opts *o,
+                         struct responder_stats *st_out)
 {
     struct sim_link link;
     char err[300];
     assert_int_equal(sim_link_init(&link, dialect, framing, err, sizeof(err)), 0);
+    if (header)
+        assert_int_equal(sim_link_set_header(&link, header, err, sizeof(err)), 0);
     ro->link = &link;
     char addr[64];
     struct responder *resp = responder_start(ro, addr);
@@ -66,6 +69,12 @@ static void run_load(const char *dialect, const char *framing, struct responder_
     responder_stop(resp);
     sim_link_free(&link);
     assert_int_equal(rc, 0);
+}
+
+static void run_load(const char *dialect, const char *framing, struct responder_opts *ro,
+                     struct load_opts *o, struct responder_stats *st_out)
+{
+    run_load_hdr(dialect, framing, NULL, ro, o, st_out);
 }
 
 /*
@@ -200,6 +209,50 @@ static void test_dialects_and_framings(void **state)
         }
 }
 
+/*
+ * The server closes the link mid-run: the requests in flight on it are lost
+ * (errors), the generator reconnects and signs on again after a back-off,
+ * and the requests scheduled during the outage go out late with the outage
+ * in their latency.
+ */
+static void test_reconnect(void **state)
+{
+    (void)state;
+    struct responder_opts ro = {.close_at = 200};
+    struct load_opts o;
+    load_opts_default(&o);
+    o.rate = 1000;
+    o.inflight = 64;
+    o.duration_s = 0.6;
+    o.timeout_us = 1000000;
+    run_load("ascii87", NULL, &ro, &o, NULL);
+    load_print_table(stderr, &o, R);
+    assert_int_equal(R->reconnects, 1);
+    assert_true(R->lost >= 1 && R->lost <= 64);
+    assert_int_equal(R->errors, R->lost);
+    assert_int_equal(R->sent, 600);
+    assert_int_equal(R->answered + R->lost, R->sent);
+    assert_true(R->hist.max >= 40000); /* the 50 ms back-off */
+}
+
+/* A 5-byte TPDU header after the length, swapped back by the server. */
+static void test_tpdu_header(void **state)
+{
+    (void)state;
+    struct sim_link link;
+    char err[300];
+    assert_int_equal(sim_link_init(&link, "bcd87", "len2", err, sizeof(err)), 0);
+    assert_int_equal(sim_link_set_header(&link, "tpdx", err, sizeof(err)), -1);
+    sim_link_free(&link);
+    struct responder_opts ro = {0};
+    struct load_opts o;
+    load_opts_default(&o);
+    o.duration_s = 0.2;
+    run_load_hdr("bcd87", "len2", "tpdu", &ro, &o, NULL);
+    assert_int_equal(R->errors, 0);
+    assert_true(R->answered > 10);
+}
+
 /* --json prints one object with exactly the keys. */
 static void test_json_keys(void **state)
 {
@@ -254,6 +307,8 @@ int main(void)
         cmocka_unit_test(test_bad_mti),
         cmocka_unit_test(test_drops_time_out),
         cmocka_unit_test(test_dialects_and_framings),
+        cmocka_unit_test(test_tpdu_header),
+        cmocka_unit_test(test_reconnect),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

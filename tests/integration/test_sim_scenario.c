@@ -59,6 +59,28 @@ static const char *decide(const struct iso_msg *m, void *arg)
     return "00";
 }
 
+/*
+ * The issuer for the demo seed's cards (tests/data/sim/cards_seed.json, the
+ * shape `cardgatectl demo seed --out` writes): every card answers its
+ * "expect", a wrong CVV2 N7, an unknown PAN 14, a reversal 00.
+ */
+static const char *decide_seed(const struct iso_msg *m, void *arg)
+{
+    const struct sim_cards *cards = arg;
+    const struct iso_view *pan = iso_get(m, 2), *v48 = iso_get(m, 48);
+    if (memcmp(m->mti, "0400", 4) == 0)
+        return "00";
+    for (size_t i = 0; pan && i < cards->n; i++) {
+        const struct sim_card *c = &cards->v[i];
+        if (strlen(c->pan) != pan->len || memcmp(c->pan, pan->p, pan->len) != 0)
+            continue;
+        if (v48 && (v48->len != 7 || memcmp(v48->p + 4, c->cvv2, 3) != 0))
+            return "N7";
+        return c->expect;
+    }
+    return "14";
+}
+
 static const char *always_ok(const struct iso_msg *m, void *arg)
 {
     (void)m;
@@ -81,12 +103,13 @@ static int teardown(void **state)
 }
 
 /* Run the scenario against a responder with the given decision; output in *buf. */
-static int run(const char *(*dec)(const struct iso_msg *, void *), bool json, char **buf)
+static int run_cards(const struct sim_cards *cards,
+                     const char *(*dec)(const struct iso_msg *, void *), bool json, char **buf)
 {
     struct sim_link link;
     char err[200];
     assert_int_equal(sim_link_init(&link, "ascii87", "len2", err, sizeof(err)), 0);
-    struct responder_opts ro = {.link = &link, .decide = dec, .decide_arg = &Cards};
+    struct responder_opts ro = {.link = &link, .decide = dec, .decide_arg = (void *)cards};
     char addr[64];
     struct responder *resp = responder_start(&ro, addr);
     assert_non_null(resp);
@@ -94,7 +117,7 @@ static int run(const char *(*dec)(const struct iso_msg *, void *), bool json, ch
     memset(&o, 0, sizeof(o));
     o.addr = addr;
     o.link = &link;
-    o.cards = &Cards;
+    o.cards = cards;
     o.json = json;
     o.timeout_ms = 2000;
     size_t len;
@@ -105,6 +128,11 @@ static int run(const char *(*dec)(const struct iso_msg *, void *), bool json, ch
     responder_stop(resp);
     sim_link_free(&link);
     return rc;
+}
+
+static int run(const char *(*dec)(const struct iso_msg *, void *), bool json, char **buf)
+{
+    return run_cards(&Cards, dec, json, buf);
 }
 
 static void assert_no_secrets(const char *out)
@@ -170,6 +198,48 @@ static void test_json_output(void **state)
     free(out);
 }
 
+/*
+ * The demo seed's file: fixed steps find their cards by label or by
+ * "expect" (the blocked-MCC step takes the card expecting 57), the step
+ * with no card (insufficient funds: no 51 card) is skipped without failing
+ * the run, and every other card gets a plain purchase answered per its
+ * "expect" (lost 41, stolen 43, not activated 78, closed 05, ...).
+ */
+static void test_seed_file(void **state)
+{
+    (void)state;
+    struct sim_cards seed;
+    char err[300];
+    assert_int_equal(sim_cards_load("tests/data/sim/cards_seed.json", &seed, err, sizeof(err)), 0);
+    assert_int_equal(seed.n, 13);
+    assert_string_equal(seed.v[0].account, "2001"); /* numeric account_id */
+    for (size_t i = 0; i < seed.n; i++)
+        assert_false(seed.v[i].hot); /* "hotels" in a label is not "hot" */
+    char *out = NULL;
+    int rc = run_cards(&seed, decide_seed, false, &out);
+    if (rc != 0)
+        print_error("%s\n", out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "20 of 21 steps matched, 1 skipped"));
+    static const char *const rows[] = {"lost ", "stolen ", "not activated ", "closed ",
+                                       "bob: sales team"};
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        assert_non_null(strstr(out, rows[i]));
+    for (size_t i = 0; i < seed.n; i++)
+        assert_null(strstr(out, seed.v[i].pan));
+    free(out);
+    /* the same with --json: one document, the skipped step marked */
+    assert_int_equal(run_cards(&seed, decide_seed, true, &out), 0);
+    struct json *j = json_parse(out, strlen(out), err, sizeof(err));
+    assert_non_null(j);
+    assert_int_equal(json_get_long(j, "matched", -1), 20);
+    assert_int_equal(json_get_long(j, "skipped", -1), 1);
+    assert_int_equal(json_get_long(j, "failed", -1), 0);
+    json_free(j);
+    free(out);
+    sim_cards_free(&seed);
+}
+
 static void test_no_server(void **state)
 {
     (void)state;
@@ -233,7 +303,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cards_reader),       cmocka_unit_test(test_all_steps_match_and_mask),
         cmocka_unit_test(test_wrong_answers_fail), cmocka_unit_test(test_json_output),
-        cmocka_unit_test(test_no_server),
+        cmocka_unit_test(test_seed_file),          cmocka_unit_test(test_no_server),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,12 +6,14 @@
 #include "common/util.h"
 #include "tests/lib/pgtest.h"
 
+#include <arpa/inet.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-const struct dbp_stmt dbpt_stmts[2] = {
+const struct dbp_stmt dbpt_stmts[3] = {
     {
         .name = "dbpt_echo",
         .sql = "SELECT ord, k, v, pid, n FROM dbpt_echo($1::bigint[], $2::text[], $3::int)",
@@ -22,6 +24,14 @@ const struct dbp_stmt dbpt_stmts[2] = {
         .name = "dbpt_trivial",
         .sql = "SELECT t.o::int, t.k FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, o)",
         .nparams = 1,
+        .ord_col = 0,
+        .result_format = 1,
+    },
+    {
+        .name = "dbpt_json",
+        .sql = "SELECT t.o::int, (t.e->>'k')::bigint, t.e->>'v', pg_backend_pid(), $2::int8::int "
+               "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, o)",
+        .nparams = 2,
         .ord_col = 0,
     },
 };
@@ -96,11 +106,34 @@ static struct dbpt_req *req_of(struct dbp_item *it)
     return (struct dbpt_req *)((char *)it - offsetof(struct dbpt_req, item));
 }
 
+/* $1 [{"k": key, "v": value}, ...] as jsonb text, $2 n as a binary int8. */
+static int build_json(struct dbp_item *const *items, unsigned n, struct dbp_params *p)
+{
+    size_t start = dbp_buf_len(p);
+    if (dbp_buf_append(p, "[", 1) != 0)
+        return -1;
+    for (unsigned i = 0; i < n; i++) {
+        const struct dbpt_req *r = req_of(items[i]);
+        if (dbp_buf_printf(p, "%s{\"k\":%lld,\"v\":", i ? "," : "", r->key) != 0 ||
+            dbp_buf_json_string(p, r->val, strlen(r->val)) != 0 || dbp_buf_append(p, "}", 1) != 0)
+            return -1;
+    }
+    if (dbp_buf_append(p, "]", 1) != 0 || dbp_param_end(p, 0, start, 0) != 0)
+        return -1;
+    uint32_t be[2] = {0, htonl(n)}; /* int8, network order */
+    start = dbp_buf_len(p);
+    if (dbp_buf_append(p, be, sizeof(be)) != 0 || dbp_param_end(p, 1, start, 1) != 0)
+        return -1;
+    return 0;
+}
+
 /* $1 keys, $2 values (text arrays), $3 the longest sleep asked for. */
 static int build(void *ud, unsigned stmt, struct dbp_item *const *items, unsigned n,
                  struct dbp_params *p)
 {
     (void)ud;
+    if (stmt == DBPT_STMT_JSON)
+        return build_json(items, n, p);
     size_t start = dbp_buf_len(p);
     if (dbp_buf_append(p, "{", 1) != 0)
         return -1;
@@ -158,10 +191,25 @@ static void done(void *ud, struct dbp_item *it, const struct dbp_outcome *o)
 }
 
 /* Copy the item's row out of the result (valid only during done()). */
+/* Column col of the row as an integer, text or binary (int4/int8). */
+static long long int_col(const struct dbp_outcome *o, int col)
+{
+    const char *v = PQgetvalue(o->res, o->row, col);
+    if (PQfformat(o->res, col) == 0)
+        return atoll(v);
+    uint32_t w[2];
+    if (PQgetlength(o->res, o->row, col) == 4) {
+        memcpy(w, v, 4);
+        return (int32_t)ntohl(w[0]);
+    }
+    memcpy(w, v, 8);
+    return (long long)(((uint64_t)ntohl(w[0]) << 32) | ntohl(w[1]));
+}
+
 static void take_row(struct dbpt_req *r, const struct dbp_outcome *o)
 {
-    r->ord = atoi(PQgetvalue(o->res, o->row, 0));
-    r->k = atoll(PQgetvalue(o->res, o->row, 1));
+    r->ord = (int)int_col(o, 0);
+    r->k = int_col(o, 1);
     if (PQnfields(o->res) >= 5) {
         snprintf(r->v, sizeof(r->v), "%s", PQgetvalue(o->res, o->row, 2));
         r->pid = atoi(PQgetvalue(o->res, o->row, 3));
@@ -180,7 +228,7 @@ void dbpt_config(struct dbp_config *cfg, struct dbpt_ctx *ctx, const char *conni
     cfg->reconnect_min_us = 50000;
     cfg->reconnect_max_us = 400000;
     cfg->stmts = dbpt_stmts;
-    cfg->nstmts = 2;
+    cfg->nstmts = 3;
     cfg->ops.build = build;
     cfg->ops.done = done;
     cfg->ud = ctx;

@@ -13,8 +13,11 @@
  * size, in REVERSE order (so ordinal mapping is exercised); raises
  * "boom requested" when a value is "boom"; sleeps sleep_ms first; and
  * records each value in table dbpt_log (committed with the batch).
- * Statement 1 (dbpt_trivial) is the benchmark's: the same echo without
- * sleep, raise or insert.
+ * Statement 1 (dbpt_trivial) is the benchmark's: SELECT ord, key over
+ * unnest(keys) WITH ORDINALITY, results in BINARY format.  Statement 2
+ * (dbpt_json) is the shape of the ledger's authorize_batch_json: one jsonb
+ * array of {"k":..,"v":..} objects, plus the batch size as a BINARY int8
+ * parameter echoed in column n; same columns as dbpt_echo, in input order.
  */
 #ifndef CARDGATE_TESTS_DBPTEST_H
 #define CARDGATE_TESTS_DBPTEST_H
@@ -27,6 +30,7 @@
 
 #define DBPT_STMT_ECHO    0
 #define DBPT_STMT_TRIVIAL 1
+#define DBPT_STMT_JSON    2
 
 struct dbpt_req {
     struct dbp_item item; /* embedded: the pool's intrusive part */
@@ -57,7 +61,7 @@ struct dbpt_ctx {
 };
 
 /* Statements for dbp_config.stmts. */
-extern const struct dbp_stmt dbpt_stmts[2];
+extern const struct dbp_stmt dbpt_stmts[3];
 
 /* Create the test function and table; 0 or -1 (reason on stderr). */
 int dbpt_install(PGconn *c);

@@ -53,6 +53,8 @@ static bool answer(struct responder *r, int fd, const uint8_t *p, size_t len)
     struct iso_err e;
     atomic_fetch_add(&r->st.requests, 1);
     unsigned nreq = atomic_load(&r->st.requests);
+    if (r->o.close_at && nreq == r->o.close_at)
+        return false;
     if (iso_decode(r->o.link->d, p, len, &r->req, &e) != 0) {
         atomic_fetch_add(&r->st.undecodable, 1);
         return false;
@@ -112,19 +114,20 @@ static bool answer(struct responder *r, int fd, const uint8_t *p, size_t len)
     size_t mlen;
     if (iso_encode(r->o.link->d, &r->ans, r->out + pre, sizeof(r->out) - pre, &mlen, &e) != 0)
         return false;
-    uint8_t hdr[32] = {0};
-    if (iso_frame_write_head(&r->o.link->fr, r->o.link->fr.hdr_len ? hdr : NULL, mlen, r->out,
-                             pre) != (long)pre)
+    /* the request's header sits right before its message: answer with it swapped */
+    struct iso_framing fr = r->o.link->fr;
+    fr.tpdu_swap = fr.hdr_len == 5;
+    if (iso_frame_write_head(&fr, fr.hdr_len ? p - fr.hdr_len : NULL, mlen, r->out, pre) !=
+        (long)pre)
         return false;
-    if (sim_send_all(fd, r->out, pre + mlen, 5000) != 0)
-        return false;
+    /* count before sending: whoever reads an answer then sees its count */
     if (bad_stan)
         atomic_fetch_add(&r->st.bad_stan, 1);
     else if (bad_mti)
         atomic_fetch_add(&r->st.bad_mti, 1);
     else
         atomic_fetch_add(&r->st.answered, 1);
-    return true;
+    return sim_send_all(fd, r->out, pre + mlen, 5000) == 0;
 }
 
 static void drop_client(struct responder *r, int i)
@@ -160,8 +163,7 @@ static void *run(void *arg)
                 int one = 1;
                 (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 r->cfd[i] = fd;
-            }
-            else if (fd >= 0)
+            } else if (fd >= 0)
                 close(fd);
         }
         for (int k = 1; k < n; k++) {

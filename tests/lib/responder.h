@@ -4,7 +4,7 @@
  * 0800 -> 0810 and 0100/0200/0220/0400 -> x10 with 39 from a callback
  * (default "00"), 38 on approvals, 54 on balance inquiries (processing
  * code 31xxxx).  Faults on demand: a fixed delay per answer, one stall,
- * dropped requests, answers with a wrong STAN or a wrong MTI.
+ * dropped requests, answers with a wrong STAN or a wrong MTI, a closed link.
  */
 #ifndef CARDGATE_TESTS_RESPONDER_H
 #define CARDGATE_TESTS_RESPONDER_H
@@ -22,6 +22,7 @@ struct responder_opts {
     unsigned drop_every;     /* never answer every Nth financial request (0: never) */
     unsigned bad_stan_every; /* answer every Nth financial request with another STAN */
     unsigned bad_mti_every;  /* answer every Nth financial request with a wrong MTI */
+    unsigned close_at;       /* close the connection instead of answering request number close_at */
     /* field 39 for a financial request; NULL: "00".  Must return a 2-char string. */
     const char *(*decide)(const struct iso_msg *req, void *arg);
     void *decide_arg;

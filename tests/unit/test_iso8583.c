@@ -457,6 +457,37 @@ static void test_masking(void **state)
     assert_int_equal(iso_dump_json(d, &m, false, out, 20), -1);
 }
 
+static void test_echo(void **state)
+{
+    static struct iso_msg req, ans;
+    static uint8_t wire[512];
+    size_t wl;
+    struct iso_err err;
+    struct iso_dialect *d = dialect("bcd87");
+    iso_msg_init(&req);
+    assert_int_equal(iso_set_mti(&req, "0100"), 0);
+    assert_int_equal(iso_set(&req, 2, "4761739001010119", 16), 0);
+    assert_int_equal(iso_set(&req, 11, "000042", 6), 0);
+    assert_int_equal(iso_set(&req, 41, "TERM0001", 8), 0);
+    assert_int_equal(iso_encode(d, &req, wire, sizeof(wire), &wl, &err), 0);
+    assert_int_equal(iso_decode(d, wire, wl, &req, &err), 0);
+    /* the answer: echo 2 11 37 41 (37 absent), set 39 */
+    iso_msg_init(&ans);
+    assert_int_equal(iso_set_mti(&ans, "0110"), 0);
+    static const uint8_t echo[] = {2, 11, 37, 41};
+    assert_int_equal(iso_echo(&ans, &req, echo, sizeof(echo)), 3);
+    assert_int_equal(iso_set(&ans, 39, "00", 2), 0);
+    assert_false(iso_has(&ans, 37));
+    static uint8_t out[512];
+    assert_int_equal(iso_encode(d, &ans, out, sizeof(out), &wl, &err), 0);
+    static struct iso_msg back;
+    assert_int_equal(iso_decode(d, out, wl, &back, &err), 0);
+    assert_memory_equal(back.mti, "0110", 4);
+    assert_memory_equal(iso_get(&back, 11)->p, "000042", 6);
+    assert_memory_equal(iso_get(&back, 39)->p, "00", 2);
+    assert_int_equal(iso_get(&back, 2)->len, 16);
+}
+
 static void test_required(void **state)
 {
     static const struct {
@@ -680,6 +711,7 @@ int main(void)
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_framing);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_masking);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_required);
+    tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_echo);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_dialect_errors);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_roundtrip_random);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_truncations);

@@ -4,7 +4,7 @@
  * purchase on each card shows one kind of decision (approval, each status
  * decline, limits, controls, insufficient funds, partial approval).
  *
- * The cards (PAN, expiry, CVV2 and the code a plain purchase should get)
+ * The cards (PAN, expiry, CVV2, label, amount, and the code the purchase gets)
  * are written to FILE as JSON for cardgate-sim, and a table goes to stdout.
  * Demo only: the PANs are in a test BIN (999999) and the file is mode 0600.
  */
@@ -33,7 +33,7 @@ static const char SEED_SQL[] =
     " (1003, 'Initech', 'America/New_York');"
     "INSERT INTO accounts (id, company_id, name, currency) VALUES"
     " (2001, 1001, 'Acme main wallet', 'EUR'), (2002, 1002, 'Globex wallet', 'EUR'),"
-    " (2003, 1003, 'Initech petty cash', 'USD');"
+    " (2003, 1003, 'Initech petty cash', 'EUR');"
     "INSERT INTO teams (id, company_id, name) VALUES"
     " (3001, 1001, 'engineering'), (3002, 1001, 'sales'), (3003, 1002, 'travel desk');"
     "INSERT INTO cardholders (id, company_id, team_id, name) VALUES"
@@ -60,31 +60,39 @@ static const char SEED_SQL[] =
     "SELECT setval('companies_id_seq', 2000), setval('teams_id_seq', 4000),"
     " setval('cardholders_id_seq', 5000);";
 
+/*
+ * Labels start with the word cardgate-sim's scenario looks for (ok,
+ * blocked_mcc, over_limit, frozen, expired, insufficient; see
+ * tools/sim/README.md); amount is the amount its step should use.
+ */
 static const struct demo_card {
     const char *label;
     const char *account, *holder;
     const char *status; /* after issue */
-    const char *expect; /* plain 10.00 grocery purchase (MCC 5411, DE, chip) */
+    const char *expect; /* plain 10.00 EUR grocery purchase (MCC 5411, DE, chip) */
+    const char *expiry; /* stored expiry when not the issued one, or NULL */
+    long long amount;   /* the amount the simulator should use, 0: its default */
     const char *sql;    /* extra statement for this card ($1 = card id), or NULL */
-    const char *sim;    /* extra cards-file members for cardgate-sim's scenario, or NULL */
 } demo_cards[] = {
-    {"alice: approved", "2001", "4001", "active", "00", NULL, NULL},
-    {"bob: sales team, 50.00/day, 3 a day", "2001", "4002", "active", "00", NULL, NULL},
-    {"carol: no ecom/ATM, EUR only, DE/FR only", "2001", "4003", "active", "00", NULL, NULL},
-    {"card limit 5.00 per transaction", "2001", "4001", "active", "61",
-     "SELECT policy_set('card', $1, '{\"per_txn_max\": 500}')", "\"amount\":1000"},
-    {"frozen", "2001", "4001", "frozen", "62", NULL, NULL},
-    {"blocked", "2001", "4002", "blocked", "62", NULL, NULL},
-    {"lost", "2001", "4002", "lost", "41", NULL, NULL},
-    {"stolen", "2001", "4001", "stolen", "43", NULL, NULL},
-    {"not activated", "2001", "4003", "inactive", "78", NULL, NULL},
-    {"closed", "2001", "4003", "closed", "05", NULL, NULL},
-    {"expired", "2001", "4001", "active", "54", "UPDATE cards SET expiry = '2401' WHERE id = $1",
+    {"ok: alice, approved", "2001", "4001", "active", "00", NULL, 0, NULL},
+    {"sales bob: team limit 50.00 and 3 purchases a day", "2001", "4002", "active", "00", NULL, 0,
      NULL},
-    {"dave: travel, airlines/hotels only (blocked mcc)", "2002", "4004", "active", "57", NULL,
-     "\"mcc\":\"5411\""},
-    {"erin: 25.00 USD wallet (insufficient funds above, 10 with partial)", "2003", "4005", "active",
-     "57", NULL, "\"amount\":5000"},
+    {"blocked_mcc carol: company blocks gambling (7995); no ecom/ATM, EUR, DE/FR only", "2001",
+     "4003", "active", "00", NULL, 0, NULL},
+    {"over_limit: 5.00 per transaction", "2001", "4001", "active", "61", NULL, 1000,
+     "SELECT policy_set('card', $1, '{\"per_txn_max\": 500}')"},
+    {"frozen", "2001", "4001", "frozen", "62", NULL, 0, NULL},
+    {"blocked card", "2001", "4002", "blocked", "62", NULL, 0, NULL},
+    {"lost", "2001", "4002", "lost", "41", NULL, 0, NULL},
+    {"stolen", "2001", "4001", "stolen", "43", NULL, 0, NULL},
+    {"inactive: not activated yet", "2001", "4003", "inactive", "78", NULL, 0, NULL},
+    {"closed", "2001", "4003", "closed", "05", NULL, 0, NULL},
+    {"expired", "2001", "4001", "active", "54", "2401", 0,
+     "UPDATE cards SET expiry = '2401' WHERE id = $1"},
+    {"travel dave: airlines and hotels only, no contactless", "2002", "4004", "active", "57", NULL,
+     0, NULL},
+    {"insufficient erin: 25.00 wallet (10 with partial approval)", "2003", "4005", "active", "51",
+     NULL, 90000, NULL},
 };
 
 static int write_cards(const char *path, const struct ctl_issued_card *cards, size_t n)
@@ -102,14 +110,14 @@ static int write_cards(const char *path, const struct ctl_issued_card *cards, si
         fprintf(f, "  {\"card_id\":%lld,\"account_id\":%s,\"label\":", cards[i].card_id,
                 demo_cards[i].account);
         ctl_json_string(f, demo_cards[i].label);
-        /* currency: the wallet's (2003 is the USD one), numeric for field 49 */
         fprintf(f,
                 ",\"pan\":\"%s\",\"expiry\":\"%s\",\"cvv2\":\"%s\",\"status\":\"%s\","
-                "\"expect\":\"%s\",\"currency\":\"%s\"%s%s}%s\n",
-                cards[i].pan, cards[i].expiry, cards[i].cvv2, demo_cards[i].status,
-                demo_cards[i].expect, strcmp(demo_cards[i].account, "2003") == 0 ? "840" : "978",
-                demo_cards[i].sim != NULL ? "," : "",
-                demo_cards[i].sim != NULL ? demo_cards[i].sim : "", i + 1 < n ? "," : "");
+                "\"expect\":\"%s\"",
+                cards[i].pan, demo_cards[i].expiry ? demo_cards[i].expiry : cards[i].expiry,
+                cards[i].cvv2, demo_cards[i].status, demo_cards[i].expect);
+        if (demo_cards[i].amount > 0)
+            fprintf(f, ",\"amount\":%lld", demo_cards[i].amount);
+        fprintf(f, "}%s\n", i + 1 < n ? "," : "");
     }
     fprintf(f, "]}\n");
     return fclose(f) == 0 ? 0 : -1;
@@ -169,9 +177,11 @@ static int demo_seed(const struct ctl_args *a)
     printf("%-8s %-19s %-6s %-4s %-6s %s\n", "card_id", "pan", "expiry", "cvv2", "expect",
            "what it shows");
     for (size_t i = 0; i < UTIL_NELEM(demo_cards); i++)
-        printf("%-8lld %-19s %-6s %-4s %-6s %s\n", cards[i].card_id, cards[i].pan, cards[i].expiry,
-               cards[i].cvv2, demo_cards[i].expect, demo_cards[i].label);
-    printf("(expect: the answer to a 10.00 grocery purchase, MCC 5411, in DE, by chip)\n");
+        printf("%-8lld %-19s %-6s %-4s %-6s %s\n", cards[i].card_id, cards[i].pan,
+               demo_cards[i].expiry ? demo_cards[i].expiry : cards[i].expiry, cards[i].cvv2,
+               demo_cards[i].expect, demo_cards[i].label);
+    printf("(expect: the answer to an EUR grocery purchase, MCC 5411, in DE, by chip, of the\n"
+           " card's amount or else 10.00)\n");
     if (a->out != NULL)
         printf("cards written to %s\n", a->out);
     rc = 0;

@@ -329,7 +329,7 @@ static int parse_fields(struct jp *j, const struct iso_dialect *d, struct iso_ms
             return -1;
         int n = 0;
         for (size_t q = 0; q < kl; q++)
-            n = isdigit(k[q]) && q < 3 ? n * 10 + (k[q] - '0') : -1000;
+            n = q < 3 && isdigit(k[q]) ? n * 10 + (k[q] - '0') : -1000;
         if (n < 2 || n > ISO_MAX_FIELD || !d->f[n].defined || n == 1 || (n == 65 && d->tertiary)) {
             snprintf(j->err, sizeof(j->err), "json: field key '%.*s' not a field of dialect %s",
                      (int)(kl > 8 ? 8 : kl), (const char *)k, d->name);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Copy a string or integer member into out (NUL-terminated, cap bytes); "" when absent. */
 static void member_text(const struct json *o, const char *key, char *out, size_t cap)
@@ -32,10 +33,23 @@ static bool all_digits(const char *s, size_t min, size_t max)
     return true;
 }
 
-static void lower(char *s)
+/*
+ * Replace an alphabetic ISO 4217 code in cur[4] by its numeric code; -1
+ * when unknown.  Only the currencies a demo is likely to use.
+ */
+static int currency_numeric(char cur[4])
 {
-    for (; *s; s++)
-        *s = (char)tolower((unsigned char)*s);
+    static const char table[][2][4] = {
+        {"EUR", "978"}, {"USD", "840"}, {"GBP", "826"}, {"CHF", "756"},
+        {"JPY", "392"}, {"SEK", "752"}, {"NOK", "578"}, {"DKK", "208"},
+        {"PLN", "985"}, {"CZK", "203"}, {"CAD", "124"}, {"AUD", "036"},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (strcasecmp(cur, table[i][0]) == 0) {
+            memcpy(cur, table[i][1], 4);
+            return 0;
+        }
+    return -1;
 }
 
 /* Fill one card from a JSON object; -1 with err naming the index and member. */
@@ -65,7 +79,6 @@ static int card_from_json(const struct json *o, size_t idx, struct sim_card *c, 
     member_text(o, "label", c->label, sizeof(c->label));
     if (!c->label[0])
         member_text(o, "kind", c->label, sizeof(c->label));
-    lower(c->label);
     static const char *const acct_keys[] = {"account", "wallet", "account_id", "wallet_id"};
     for (size_t i = 0; i < sizeof(acct_keys) / sizeof(acct_keys[0]) && !c->account[0]; i++)
         member_text(o, acct_keys[i], c->account, sizeof(c->account));
@@ -75,8 +88,14 @@ static int card_from_json(const struct json *o, size_t idx, struct sim_card *c, 
         return -1;
     }
     member_text(o, "currency", c->currency, sizeof(c->currency));
-    if (c->currency[0] && !all_digits(c->currency, 3, 3)) {
-        snprintf(err, errlen, "card %zu: \"currency\" must be the 3-digit numeric code", idx);
+    if (c->currency[0] && !all_digits(c->currency, 3, 3) && currency_numeric(c->currency) != 0) {
+        snprintf(err, errlen, "card %zu: unknown \"currency\" (numeric, or EUR, USD, ...)", idx);
+        return -1;
+    }
+    member_text(o, "expect", c->expect, sizeof(c->expect));
+    if (c->expect[0] && (strlen(c->expect) != 2 || !isalnum((unsigned char)c->expect[0]) ||
+                         !isalnum((unsigned char)c->expect[1]))) {
+        snprintf(err, errlen, "card %zu: \"expect\" must be a 2-character response code", idx);
         return -1;
     }
     long amt = json_get_long(o, "amount", 0);
@@ -86,7 +105,9 @@ static int card_from_json(const struct json *o, size_t idx, struct sim_card *c, 
     }
     c->amount = amt;
     const struct json *hot = json_get(o, "hot");
-    c->hot = (hot && hot->type == JSON_BOOL && hot->boolean) || strstr(c->label, "hot") != NULL;
+    /* "hot": true, or a label whose first word is "hot" (not "hotels") */
+    c->hot = (hot && hot->type == JSON_BOOL && hot->boolean) ||
+             (strncasecmp(c->label, "hot", 3) == 0 && !isalnum((unsigned char)c->label[3]));
     return 0;
 }
 
@@ -125,7 +146,14 @@ int sim_cards_load(const char *path, struct sim_cards *out, char *err, size_t er
     return 0;
 }
 
-int sim_cards_synth(size_t n, struct sim_cards *out)
+void sim_synth_pan(size_t i, char out[20])
+{
+    char body[16];
+    snprintf(body, sizeof(body), "999999%09zu", i % 1000000000u);
+    snprintf(out, 20, "%s%c", body, pan_luhn_digit(body, strlen(body)));
+}
+
+int sim_cards_synth(size_t n, size_t accounts, struct sim_cards *out)
 {
     memset(out, 0, sizeof(*out));
     if (n == 0 || n > 10000000)
@@ -135,13 +163,11 @@ int sim_cards_synth(size_t n, struct sim_cards *out)
         return -1;
     for (size_t i = 0; i < n; i++) {
         struct sim_card *c = &out->v[i];
-        char body[16];
-        snprintf(body, sizeof(body), "999999%09zu", i);
-        snprintf(c->pan, sizeof(c->pan), "%s%c", body, pan_luhn_digit(body, strlen(body)));
+        sim_synth_pan(i, c->pan);
         memcpy(c->expiry, "4912", 5);
         memcpy(c->cvv2, "123", 4);
         snprintf(c->label, sizeof(c->label), "synthetic");
-        snprintf(c->account, sizeof(c->account), "%zu", i);
+        snprintf(c->account, sizeof(c->account), "%zu", accounts ? i % accounts : i);
     }
     out->n = n;
     return 0;
@@ -158,11 +184,10 @@ const struct sim_card *sim_cards_find(const struct sim_cards *c, const char *wan
 {
     char words[128];
     snprintf(words, sizeof(words), "%s", want);
-    lower(words);
     char *save = NULL;
     for (char *w = strtok_r(words, "|", &save); w; w = strtok_r(NULL, "|", &save))
         for (size_t i = 0; i < c->n; i++)
-            if (strstr(c->v[i].label, w))
+            if (strcasestr(c->v[i].label, w))
                 return &c->v[i];
     return NULL;
 }
@@ -170,6 +195,14 @@ const struct sim_card *sim_cards_find(const struct sim_cards *c, const char *wan
 static int by_account(const void *a, const void *b)
 {
     return strcmp(((const struct sim_card *)a)->account, ((const struct sim_card *)b)->account);
+}
+
+const struct sim_card *sim_cards_find_expect(const struct sim_cards *c, const char *code)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->v[i].expect, code) == 0)
+            return &c->v[i];
+    return NULL;
 }
 
 size_t sim_cards_keep_hot(struct sim_cards *c)

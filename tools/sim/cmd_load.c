@@ -14,14 +14,16 @@ static void load_usage(FILE *fp)
 {
     fprintf(fp,
             "usage: cardgate-sim load --addr HOST:PORT --dialect NAME [--framing len2|len4ascii|"
-            "len2bcd]\n"
-            "         [--cards FILE | --synth N] [--hot] [--conns C] [--rate R] [--inflight K]\n"
+            "len2bcd]\n         [--header none|tpdu]\n"
+            "         [--cards FILE | --synth N [--accounts A]] [--hot] [--conns C] [--rate R] "
+            "[--inflight K]\n"
             "         [--duration SECONDS] [--timeout SECONDS] [--mix purchase=85,reversal=5,...]\n"
             "         [--amount MINOR] [--seed N] [--json]\n"
             "  --rate R > 0: open loop, R requests/s over all connections, latency from the\n"
             "  scheduled send time; --rate 0: closed loop with K in flight per connection.\n"
             "  --inflight K: closed loop K; open loop the cap of in-flight requests per\n"
-            "  connection (a request over the cap waits and its wait counts).\n");
+            "  connection (a request over the cap waits and its wait counts).\n"
+            "  --synth N: cards 999999 + 9-digit index + Luhn, card i in account i %% A.\n");
 }
 
 /* strtod with a range; -1 on junk */
@@ -41,8 +43,10 @@ int sim_load_main(int argc, char **argv)
         {"addr", required_argument, NULL, 'a'},
         {"dialect", required_argument, NULL, 'd'},
         {"framing", required_argument, NULL, 'f'},
+        {"header", required_argument, NULL, 'T'},
         {"cards", required_argument, NULL, 'c'},
         {"synth", required_argument, NULL, 's'},
+        {"accounts", required_argument, NULL, 'W'},
         {"hot", no_argument, NULL, 'H'},
         {"conns", required_argument, NULL, 'C'},
         {"rate", required_argument, NULL, 'r'},
@@ -58,8 +62,8 @@ int sim_load_main(int argc, char **argv)
     };
     struct load_opts o;
     load_opts_default(&o);
-    const char *dialect = NULL, *framing = NULL, *cards_path = NULL;
-    double synth = 0, v;
+    const char *dialect = NULL, *framing = NULL, *header = NULL, *cards_path = NULL;
+    double synth = 0, accounts = 0, v;
     bool hot = false, json = false, inflight_set = false;
     char err[300];
     int ch;
@@ -91,6 +95,7 @@ int sim_load_main(int argc, char **argv)
             }
             break;
         case 's':
+        case 'W':
         case 'C':
         case 'r':
         case 'k':
@@ -102,10 +107,11 @@ int sim_load_main(int argc, char **argv)
                 int ch;
                 double lo, hi;
                 const char *name;
-            } rng[] = {{'s', 1, 10000000, "--synth"},        {'C', 1, 10000, "--conns"},
-                       {'r', 0, 10000000, "--rate"},         {'k', 1, 65536, "--inflight"},
-                       {'D', 0.001, 86400, "--duration"},    {'t', 0.001, 60, "--timeout"},
-                       {'A', 0, 999999999999.0, "--amount"}, {'S', 0, 1e18, "--seed"}};
+            } rng[] = {{'s', 1, 10000000, "--synth"}, {'W', 1, 10000000, "--accounts"},
+                       {'C', 1, 10000, "--conns"},    {'r', 0, 10000000, "--rate"},
+                       {'k', 1, 65536, "--inflight"}, {'D', 0.001, 86400, "--duration"},
+                       {'t', 0.001, 60, "--timeout"}, {'A', 0, 999999999999.0, "--amount"},
+                       {'S', 0, 1e18, "--seed"}};
             size_t i = 0;
             while (rng[i].ch != ch)
                 i++;
@@ -116,6 +122,8 @@ int sim_load_main(int argc, char **argv)
             }
             if (ch == 's')
                 synth = v;
+            else if (ch == 'W')
+                accounts = v;
             else if (ch == 'C')
                 o.conns = (int)v;
             else if (ch == 'r')
@@ -148,13 +156,16 @@ int sim_load_main(int argc, char **argv)
     if (o.rate > 0 && !inflight_set)
         o.inflight = 1024;
     struct sim_link link;
-    if (sim_link_init(&link, dialect, framing, err, sizeof(err)) != 0) {
+    if (sim_link_init(&link, dialect, framing, err, sizeof(err)) != 0 ||
+        (header && sim_link_set_header(&link, header, err, sizeof(err)) != 0)) {
         fprintf(stderr, "cardgate-sim load: %s\n", err);
+        sim_link_free(&link);
         return 2;
     }
     struct sim_cards cards;
-    int rc = cards_path ? sim_cards_load(cards_path, &cards, err, sizeof(err))
-                        : sim_cards_synth(synth > 0 ? (size_t)synth : 10000, &cards);
+    int rc = cards_path
+                 ? sim_cards_load(cards_path, &cards, err, sizeof(err))
+                 : sim_cards_synth(synth > 0 ? (size_t)synth : 10000, (size_t)accounts, &cards);
     if (rc != 0) {
         fprintf(stderr, "cardgate-sim load: %s\n", cards_path ? err : "cannot make cards");
         sim_link_free(&link);

@@ -11,31 +11,29 @@
 
 static void scen_usage(FILE *fp)
 {
-    fprintf(fp, "usage: cardgate-sim scenario --addr HOST:PORT --dialect NAME\n"
-                "         [--framing len2|len4ascii|len2bcd] [--cards FILE] [--json]\n"
-                "         [--timeout SECONDS] [--expect STEP=CODE]...\n"
-                "  steps: signon echo purchase duplicate balance unknown_card expired frozen\n"
-                "         over_limit blocked_mcc insufficient wrong_cvv2 reversal\n"
-                "  exit 0 when every answer matched the expected code, 1 otherwise\n");
+    fprintf(
+        fp,
+        "usage: cardgate-sim scenario --addr HOST:PORT --dialect NAME\n"
+        "         [--framing len2|len4ascii|len2bcd] [--header none|tpdu] [--cards FILE] [--json]\n"
+        "         [--timeout SECONDS] [--expect STEP=CODE]...\n"
+        "  steps: signon echo purchase duplicate balance unknown_card expired frozen\n"
+        "         over_limit blocked_mcc insufficient wrong_cvv2 reversal\n"
+        "  exit 0 when every answer matched the expected code, 1 otherwise\n");
 }
 
 int sim_scenario_main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"addr", required_argument, NULL, 'a'},
-        {"dialect", required_argument, NULL, 'd'},
-        {"framing", required_argument, NULL, 'f'},
-        {"cards", required_argument, NULL, 'c'},
-        {"json", no_argument, NULL, 'j'},
-        {"timeout", required_argument, NULL, 't'},
-        {"expect", required_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"addr", required_argument, NULL, 'a'},    {"dialect", required_argument, NULL, 'd'},
+        {"framing", required_argument, NULL, 'f'}, {"header", required_argument, NULL, 'T'},
+        {"cards", required_argument, NULL, 'c'},   {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'}, {"expect", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     struct scen_opts o;
     memset(&o, 0, sizeof(o));
     o.timeout_ms = 5000;
-    const char *dialect = NULL, *framing = NULL, *cards_path = NULL;
+    const char *dialect = NULL, *framing = NULL, *header = NULL, *cards_path = NULL;
     char err[300];
     int ch;
     optind = 1;
@@ -85,8 +83,10 @@ int sim_scenario_main(int argc, char **argv)
         return 2;
     }
     struct sim_link link;
-    if (sim_link_init(&link, dialect, framing, err, sizeof(err)) != 0) {
+    if (sim_link_init(&link, dialect, framing, err, sizeof(err)) != 0 ||
+        (header && sim_link_set_header(&link, header, err, sizeof(err)) != 0)) {
         fprintf(stderr, "cardgate-sim scenario: %s\n", err);
+        sim_link_free(&link);
         return 2;
     }
     struct sim_cards cards = {0};

@@ -17,10 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOAD_WBUF       (256 * 1024)
-#define LOAD_FRAME_MAX  1024 /* room kept free in the write buffer per request */
-#define LOAD_SWEEP_US   20000
-#define LOAD_STAN_SPACE 999999u
+#define LOAD_WBUF           (256 * 1024)
+#define LOAD_FRAME_MAX      1024 /* room kept free in the write buffer per request */
+#define LOAD_SWEEP_US       20000
+#define LOAD_STAN_SPACE     999999u
+#define LOAD_BACKOFF_MIN_MS 50
+#define LOAD_BACKOFF_MAX_MS 1000
 
 /* One in-flight request. */
 struct slot {
@@ -44,6 +46,8 @@ struct lconn {
     int fd;
     bool open;
     struct event *rev, *wev, *tev;
+    struct event *cev; /* reconnect timer */
+    int backoff_ms;
     struct sim_rx *rx;
     uint8_t *wbuf;
     size_t wlen;
@@ -97,8 +101,8 @@ int load_parse_mix(struct load_opts *o, const char *spec, char *err, size_t errl
     char buf[256];
     unsigned mix[SIM_K_COUNT] = {0}, total = 0;
     snprintf(buf, sizeof(buf), "%s", spec);
-    char *save = NULL;
-    for (char *it = strtok_r(buf, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
+    char *rest = buf;
+    for (char *it = strsep(&rest, ","); it; it = strsep(&rest, ",")) {
         char *eq = strchr(it, '=');
         if (!eq) {
             snprintf(err, errlen, "mix item '%s': expected KIND=WEIGHT", it);
@@ -167,9 +171,24 @@ void load_code_name(unsigned i, char out[3])
 }
 
 static void conn_flush(struct lconn *c);
+static void on_reconnect(evutil_socket_t fd, short what, void *arg);
 static void conn_fill(struct lconn *c);
 
-/* Close a connection: its in-flight requests are lost (errors). */
+/* Arm the reconnect timer with the current back-off, then double it. */
+static void conn_retry_later(struct lconn *c)
+{
+    if (c->backoff_ms < LOAD_BACKOFF_MIN_MS)
+        c->backoff_ms = LOAD_BACKOFF_MIN_MS;
+    struct timeval tv = {.tv_sec = c->backoff_ms / 1000, .tv_usec = (c->backoff_ms % 1000) * 1000};
+    event_add(c->cev, &tv);
+    c->backoff_ms =
+        c->backoff_ms * 2 > LOAD_BACKOFF_MAX_MS ? LOAD_BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
+/*
+ * Close a connection: its in-flight requests are lost (errors).  During the
+ * sending window it is reopened after a back-off (on_reconnect).
+ */
 static void conn_close(struct lconn *c, const char *why)
 {
     if (!c->open)
@@ -185,6 +204,9 @@ static void conn_close(struct lconn *c, const char *why)
     event_del(c->tev);
     close(c->fd);
     c->fd = -1;
+    /* come back while the window lasts; what was scheduled meanwhile waits and counts */
+    if (!c->g->stopping && util_now_us() < c->g->end)
+        conn_retry_later(c);
 }
 
 static void slot_free(struct lconn *c, uint32_t i)
@@ -495,10 +517,10 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Connect and sign on (blocking), then switch the socket to non-blocking. */
-static int conn_open(struct loadgen *g, struct lconn *c, char *err, size_t errlen)
+static int conn_open(struct loadgen *g, struct lconn *c, int timeout_ms, char *err, size_t errlen)
 {
     char sub[240];
-    c->fd = sim_connect(g->o->addr, 5000, sub, sizeof(sub));
+    c->fd = sim_connect(g->o->addr, timeout_ms, sub, sizeof(sub));
     if (c->fd < 0) {
         snprintf(err, errlen, "connection %d: %s", c->idx, sub);
         return -1;
@@ -515,13 +537,13 @@ static int conn_open(struct loadgen *g, struct lconn *c, char *err, size_t errle
         snprintf(err, errlen, "sign-on: %s", e.msg);
         return -1;
     }
-    if (sim_send_all(c->fd, frame, flen, 5000) != 0) {
+    if (sim_send_all(c->fd, frame, flen, timeout_ms) != 0) {
         snprintf(err, errlen, "connection %d: sign-on send: %s", c->idx, strerror(errno));
         return -1;
     }
     const uint8_t *msg;
     size_t mlen;
-    int r = sim_recv_frame(c->fd, g->o->link, c->rx, 5000, &msg, &mlen, sub, sizeof(sub));
+    int r = sim_recv_frame(c->fd, g->o->link, c->rx, timeout_ms, &msg, &mlen, sub, sizeof(sub));
     if (r <= 0) {
         snprintf(err, errlen, "connection %d: sign-on: %s", c->idx, r == 0 ? "no answer" : sub);
         return -1;
@@ -545,6 +567,59 @@ static int conn_open(struct loadgen *g, struct lconn *c, char *err, size_t errle
     return 0;
 }
 
+/*
+ * Reopen a closed connection: connect and sign on (blocking, 1 s limits:
+ * the loop waits meanwhile, and that wait shows in the other connections'
+ * latencies, as it should), fresh slots and buffers, then resume the
+ * schedule where it stood.
+ */
+static void on_reconnect(evutil_socket_t fd, short what, void *arg)
+{
+    struct lconn *c = arg;
+    struct loadgen *g = c->g;
+    (void)fd;
+    (void)what;
+    if (g->stopping || util_now_us() >= g->end)
+        return;
+    c->rx->have = c->rx->pending = 0;
+    c->wlen = 0;
+    c->free_head = -1;
+    for (uint32_t j = c->nslots; j-- > 0;) {
+        c->slots[j].used = false;
+        c->slots[j].timed_out = false;
+        c->slots[j].next_free = c->free_head;
+        c->free_head = (int32_t)j;
+    }
+    c->inflight = 0;
+    char err[300];
+    struct event *rev = NULL, *wev = NULL;
+    if (conn_open(g, c, 1000, err, sizeof(err)) == 0) {
+        rev = event_new(g->base, c->fd, EV_READ | EV_PERSIST, on_read, c);
+        wev = event_new(g->base, c->fd, EV_WRITE, on_write, c);
+    }
+    if (!rev || !wev || event_add(rev, NULL) != 0) {
+        log_warnx("load: connection %d: reconnect failed: %s", c->idx, c->open ? "libevent" : err);
+        if (rev)
+            event_free(rev);
+        if (wev)
+            event_free(wev);
+        if (c->fd >= 0)
+            close(c->fd);
+        c->fd = -1;
+        c->open = false;
+        conn_retry_later(c);
+        return;
+    }
+    event_free(c->rev);
+    event_free(c->wev);
+    c->rev = rev;
+    c->wev = wev;
+    c->backoff_ms = 0;
+    g->r->reconnects++;
+    log_info("load: connection %d: reconnected and signed on", c->idx);
+    conn_fill(c);
+}
+
 static void loadgen_free(struct loadgen *g)
 {
     for (int i = 0; g->c && i < g->nconns; i++) {
@@ -555,6 +630,8 @@ static void loadgen_free(struct loadgen *g)
             event_free(c->wev);
         if (c->tev)
             event_free(c->tev);
+        if (c->cev)
+            event_free(c->cev);
         if (c->fd >= 0)
             close(c->fd);
         free(c->rx);
@@ -624,14 +701,15 @@ int load_run(const struct load_opts *o, struct load_result *r, char *err, size_t
         for (uint32_t j = 0; j < c->nslots; j++)
             c->slots[j].next_free = j + 1 < c->nslots ? (int32_t)(j + 1) : -1;
         c->free_head = 0;
-        if (conn_open(g, c, err, errlen) != 0) {
+        if (conn_open(g, c, 5000, err, errlen) != 0) {
             loadgen_free(g);
             return -1;
         }
         c->rev = event_new(g->base, c->fd, EV_READ | EV_PERSIST, on_read, c);
         c->wev = event_new(g->base, c->fd, EV_WRITE, on_write, c);
         c->tev = evtimer_new(g->base, on_timer, c);
-        if (!c->rev || !c->wev || !c->tev || event_add(c->rev, NULL) != 0) {
+        c->cev = evtimer_new(g->base, on_reconnect, c);
+        if (!c->rev || !c->wev || !c->tev || !c->cev || event_add(c->rev, NULL) != 0) {
             snprintf(err, errlen, "libevent: cannot set up events");
             loadgen_free(g);
             return -1;
@@ -695,11 +773,11 @@ void load_print_table(FILE *fp, const struct load_opts *o, const struct load_res
     fprintf(fp, "  %-14s %12.0f /s\n", "throughput", r->throughput);
     fprintf(fp,
             "  %-14s %12llu  (timeouts %llu, mismatches %llu, bad frames %llu, lost %llu, "
-            "unsent %llu; late answers %llu)\n",
+            "unsent %llu; late answers %llu; reconnects %llu)\n",
             "errors", (unsigned long long)r->errors, (unsigned long long)r->timeouts,
             (unsigned long long)r->mismatches, (unsigned long long)r->bad_frames,
-            (unsigned long long)r->lost, (unsigned long long)r->unsent,
-            (unsigned long long)r->late);
+            (unsigned long long)r->lost, (unsigned long long)r->unsent, (unsigned long long)r->late,
+            (unsigned long long)r->reconnects);
     fprintf(fp, "  sent by kind:");
     for (int k = SIM_K_PURCHASE; k < SIM_K_COUNT; k++)
         fprintf(fp, " %s %llu", sim_kind_name((enum sim_kind)k), (unsigned long long)r->by_kind[k]);

@@ -54,6 +54,7 @@ struct load_result {
     uint64_t lost;       /* in flight on a connection that closed */
     uint64_t unsent;     /* scheduled in the window but never sent */
     uint64_t late;       /* answers after their timeout (not counted again) */
+    uint64_t reconnects; /* connections reopened after the server closed them */
     uint64_t by_kind[SIM_K_COUNT];
     uint64_t by_code[LOAD_NCODES];
     double throughput; /* answered / elapsed_s */

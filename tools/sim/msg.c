@@ -87,6 +87,23 @@ int sim_link_init(struct sim_link *l, const char *dialect, const char *framing, 
     return 0;
 }
 
+int sim_link_set_header(struct sim_link *l, const char *header, char *err, size_t errlen)
+{
+    static const uint8_t tpdu[5] = {0x60, 0x00, 0x01, 0x00, 0x00};
+    if (strcmp(header, "none") == 0) {
+        l->fr.hdr_len = 0;
+    } else if (strcmp(header, "tpdu") == 0) {
+        l->fr.hdr_len = sizeof(tpdu);
+        memcpy(l->hdr, tpdu, sizeof(tpdu));
+    } else {
+        snprintf(err, errlen, "unknown header '%s' (none, tpdu)", header);
+        return -1;
+    }
+    /* we originate requests: our header goes out as it is */
+    l->fr.tpdu_swap = false;
+    return 0;
+}
+
 void sim_link_free(struct sim_link *l)
 {
     iso_dialect_free((struct iso_dialect *)l->d);
@@ -129,13 +146,14 @@ int sim_build(const struct sim_link *l, const struct sim_req *r, struct iso_msg 
         put(m, 13, r->ldate, &bad);
         put(m, 14, c->expiry, &bad);
         put(m, 18, r->mcc ? r->mcc : c->mcc[0] ? c->mcc : "5411", &bad);
-        put(m, 22, "010", &bad); /* manual key entry, card not present */
+        put(m, 19, "276", &bad);
+        put(m, 22, r->entry ? r->entry : "051", &bad);
         put(m, 32, "123456", &bad);
         put(m, 37, r->rrn, &bad);
         put(m, 41, "SIMTERM1", &bad);
         put(m, 42, "SIMMERCHANT0001", &bad);
-        put(m, 43, "CARDGATE SIM SHOP       SOMEWHERE     US", &bad);
-        put(m, 49, r->currency ? r->currency : c->currency[0] ? c->currency : "840", &bad);
+        put(m, 43, "CARDGATE SIM SHOP      BERLIN         DE", &bad);
+        put(m, 49, r->currency ? r->currency : c->currency[0] ? c->currency : "978", &bad);
         const char *cvv2 = r->cvv2 ? r->cvv2 : c->cvv2;
         if (cvv2[0] && r->kind != SIM_K_REVERSAL && r->kind != SIM_K_ADVICE) {
             snprintf(buf, sizeof(buf), "92%02zu%s", strlen(cvv2), cvv2);
@@ -166,8 +184,7 @@ int sim_build(const struct sim_link *l, const struct sim_req *r, struct iso_msg 
     size_t mlen;
     if (iso_encode(l->d, m, out + pre, cap - pre, &mlen, err) != 0)
         return -1;
-    uint8_t hdr[32] = {0};
-    long h = iso_frame_write_head(&l->fr, l->fr.hdr_len ? hdr : NULL, mlen, out, pre);
+    long h = iso_frame_write_head(&l->fr, l->fr.hdr_len ? l->hdr : NULL, mlen, out, pre);
     if (h < 0 || (size_t)h != pre) {
         snprintf(err->msg, sizeof(err->msg), "message of %zu bytes does not fit the framing", mlen);
         return -1;

@@ -3,6 +3,10 @@
  * (no allocation), framed for the wire; and the checks on answers.  Shared
  * by `cardgate-sim scenario` and `cardgate-sim load`.
  *
+ * Defaults describe the plain purchase the demo seed's "expect" codes assume:
+ * a grocery (MCC 5411) in Germany (field 19 = 276, field 43 ends "DE"),
+ * EUR (field 49 = 978), chip entry (field 22 = 051).
+ *
  * Where a field has no ISO 8583:1987 home the simulator picks one and says
  * so here (the daemon must read the same place):
  *   CVV2   field 48, subelement "92": "92" + 2-digit length + value
@@ -57,7 +61,8 @@ struct sim_req {
     char ltime[7];               /* field 12 hhmmss */
     char ldate[5];               /* field 13 MMDD */
     const char *mcc;             /* field 18; NULL: the card's or "5411" */
-    const char *currency;        /* field 49; NULL: the card's or "840" */
+    const char *currency;        /* field 49; NULL: the card's or "978" (EUR) */
+    const char *entry;           /* field 22; NULL: "051" (chip) */
     const char *cvv2;            /* NULL: the card's; "" sends none */
     const struct sim_orig *orig; /* reversals */
 };
@@ -71,6 +76,7 @@ void sim_stan(char out[7], uint32_t n);
 struct sim_link {
     const struct iso_dialect *d;
     struct iso_framing fr;
+    uint8_t hdr[16]; /* the header sent after the length (fr.hdr_len bytes) */
 };
 /*
  * Set up a link description: dialect by built-in name or file path, framing
@@ -80,6 +86,13 @@ struct sim_link {
 int sim_link_init(struct sim_link *l, const char *dialect, const char *framing, char *err,
                   size_t errlen) __attribute__((warn_unused_result));
 void sim_link_free(struct sim_link *l);
+/*
+ * Message header after the length: "none", or "tpdu" (5 bytes: 0x60,
+ * destination 0001, source 0000; the answer's header is not checked).
+ * -1 with err on an unknown name.
+ */
+int sim_link_set_header(struct sim_link *l, const char *header, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* The request MTI of a kind ("0200"). */
 const char *sim_kind_mti(enum sim_kind k);

@@ -12,13 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
-enum step_op { OP_PLAIN, OP_DUPLICATE, OP_UNKNOWN_CARD, OP_WRONG_CVV2, OP_REVERSAL };
+enum step_op { OP_PLAIN, OP_DUPLICATE, OP_UNKNOWN_CARD, OP_WRONG_CVV2, OP_REVERSAL, OP_CARD };
 
 struct step {
     const char *name;
     enum sim_kind kind;
     enum step_op op;
-    const char *labels;  /* card labels to look for; NULL: no card or the purchase's */
+    const char *labels;  /* card labels to look for, else a card whose "expect" is this
+                            step's code; NULL: no card or the purchase's */
     const char *expect;  /* default expected field 39 */
     int64_t def_amount;  /* minor units when the card has no "amount" */
     const char *def_mcc; /* NULL: the card's or the default */
@@ -46,6 +47,10 @@ static const struct step steps[] = {
     {"reversal", SIM_K_REVERSAL, OP_REVERSAL, NULL, "00", 0, NULL, false, false},
 };
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
+
+/* After the fixed steps: a plain purchase on every other card with an "expect". */
+static const struct step card_step = {"card", SIM_K_PURCHASE, OP_CARD, NULL, NULL,
+                                      1000,   "5411",         false,   false};
 
 int scen_add_override(struct scen_opts *o, const char *spec, char *err, size_t errlen)
 {
@@ -80,7 +85,8 @@ static const char *expected_code(const struct scen_opts *o, const struct step *s
 
 /* One row of the summary. */
 struct row {
-    const char *step;
+    char step[28];
+    bool skipped; /* no card in the file for it: listed, not counted as a mismatch */
     char mti[5];
     char proc[7];
     int64_t amount;
@@ -109,7 +115,26 @@ struct scen {
     bool have_orig;
     char orig_code[3];
     char orig_38[7];
+    const struct sim_card **used; /* cards the fixed steps took */
+    size_t nused;
 };
+
+static bool card_used(const struct scen *sc, const struct sim_card *c)
+{
+    for (size_t i = 0; i < sc->nused; i++)
+        if (sc->used[i] == c)
+            return true;
+    return false;
+}
+
+/* A label for people: printable ASCII only, no quotes or backslashes, bounded. */
+static void safe_label(const char *in, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (; *in && k + 1 < cap; in++)
+        out[k++] = (*in >= 0x20 && *in < 0x7f && *in != '"' && *in != '\\') ? *in : '?';
+    out[k] = '\0';
+}
 
 static void print_msg(struct scen *sc, const char *what, int step_no, const char *step_name)
 {
@@ -136,10 +161,8 @@ static void print_msg(struct scen *sc, const char *what, int step_no, const char
 /* A PAN that no cards file holds: test BIN 999999, Luhn-valid, not in the file. */
 static void unknown_pan(const struct sim_cards *cards, char out[20])
 {
-    for (unsigned i = 999999990u;; i--) {
-        char body[16];
-        snprintf(body, sizeof(body), "999999%09u", i);
-        snprintf(out, 20, "%s%c", body, pan_luhn_digit(body, strlen(body)));
+    for (size_t i = 999999990u;; i--) {
+        sim_synth_pan(i, out);
         bool taken = false;
         for (size_t k = 0; k < cards->n && !taken; k++)
             taken = strcmp(cards->v[k].pan, out) == 0;
@@ -174,7 +197,8 @@ static int exchange(struct scen *sc, const char *stan, const char *ans_mti, int6
             return r;
         struct iso_err e;
         if (iso_decode(sc->o->link->d, msg, len, &sc->m, &e) != 0) {
-            fprintf(sc->out, "%s  (undecodable frame skipped: %s)\n", sc->o->json ? "" : "", e.msg);
+            /* stderr: keeps --json output one document */
+            fprintf(stderr, "cardgate-sim scenario: undecodable frame skipped: %s\n", e.msg);
             continue;
         }
         const struct iso_view *v11 = iso_get(&sc->m, 11);
@@ -196,24 +220,27 @@ static void view_str(const struct iso_view *v, char *out, size_t cap)
 }
 
 /* Run step i; fills row.  Returns -1 when the link is gone. */
-static int run_step(struct scen *sc, size_t i, struct row *row)
+static int run_step(struct scen *sc, const struct step *st, size_t i,
+                    const struct sim_card *file_card, struct row *row)
 {
-    const struct step *st = &steps[i];
     struct sim_req q;
     struct sim_card card;
     const struct sim_card *cp = NULL;
     char err[240];
     memset(&q, 0, sizeof(q));
     memset(row, 0, sizeof(*row));
-    row->step = st->name;
+    snprintf(row->step, sizeof(row->step), "%s", st->name);
     snprintf(row->card, sizeof(row->card), "-");
-    const char *exp = expected_code(sc->o, st);
+    const char *exp = file_card ? file_card->expect : expected_code(sc->o, st);
+    if (file_card)
+        safe_label(file_card->label, row->step, sizeof(row->step));
     snprintf(row->expect, sizeof(row->expect), "%s", exp ? exp : "");
     snprintf(row->got, sizeof(row->got), "-");
 
     if (st->op == OP_DUPLICATE || st->op == OP_REVERSAL) {
         if (!sc->have_orig) {
             snprintf(row->note, sizeof(row->note), "skipped: no purchase to repeat");
+            row->skipped = true;
             return 0;
         }
         q = sc->orig_req;
@@ -243,19 +270,30 @@ static int run_step(struct scen *sc, size_t i, struct row *row)
             memcpy(card.expiry, "4912", 5);
             memcpy(card.cvv2, "123", 4);
             cp = &card;
+        } else if (file_card) {
+            cp = file_card;
+            q.currency = "978"; /* the seed's "expect" is for a plain EUR purchase */
         } else if (st->labels) {
             cp = sim_cards_find(sc->o->cards, st->labels);
+            if (!cp && st->expect)
+                cp = sim_cards_find_expect(sc->o->cards, st->expect);
             if (!cp) {
-                snprintf(row->note, sizeof(row->note), "skipped: no card labelled %s", st->labels);
+                snprintf(row->note, sizeof(row->note), "skipped: no card labelled %.40s",
+                         st->labels);
+                row->skipped = true;
                 return 0;
             }
+            if (sc->nused < sc->o->cards->n)
+                sc->used[sc->nused++] = cp;
         }
         q.card = cp;
         if (cp) {
             q.amount = st->kind == SIM_K_BALANCE ? 0 : cp->amount ? cp->amount : st->def_amount;
-            if (st->def_mcc && !cp->mcc[0])
+            if (st->def_mcc && (!cp->mcc[0] || file_card))
                 q.mcc = st->def_mcc;
         }
+        if (st->op == OP_WRONG_CVV2)
+            q.entry = "010"; /* keyed, card not present: where a CVV2 is checked */
         if (st->op == OP_WRONG_CVV2)
             q.cvv2 = cp->cvv2[0] == '0' && cp->cvv2[1] == '0' && cp->cvv2[2] == '0' ? "001" : "000";
     }
@@ -305,31 +343,36 @@ static int run_step(struct scen *sc, size_t i, struct row *row)
         sc->orig_req = q;
         sc->orig_card = *cp;
         sc->have_orig = true;
-        snprintf(sc->orig_code, sizeof(sc->orig_code), "%s", row->got);
+        snprintf(sc->orig_code, sizeof(sc->orig_code), "%.2s", row->got);
         memcpy(sc->orig_38, a38, sizeof(a38));
     }
     return 0;
 }
 
-static void print_summary(struct scen *sc, const struct row *rows, size_t n, int failed)
+static void print_summary(struct scen *sc, const struct row *rows, size_t n, int failed,
+                          int skipped)
 {
     FILE *out = sc->out;
+    size_t matched = n - (size_t)failed - (size_t)skipped;
     if (sc->o->json) {
         fprintf(out, "\n  ],\n  \"summary\": [");
         for (size_t i = 0; i < n; i++) {
             const struct row *r = &rows[i];
+            char note[sizeof(r->note)];
+            safe_label(r->note, note, sizeof(note));
             fprintf(out,
                     "%s\n    {\"step\":\"%s\",\"mti\":\"%s\",\"proc\":\"%s\",\"amount\":%lld,"
                     "\"card\":\"%s\",\"expected\":\"%s\",\"got\":\"%s\",\"latency_us\":%lld,"
-                    "\"ok\":%s,\"note\":\"%s\"}",
+                    "\"ok\":%s,\"skipped\":%s,\"note\":\"%s\"}",
                     i ? "," : "", r->step, r->mti, r->proc, (long long)r->amount, r->card,
-                    r->expect, r->got, (long long)r->latency_us, r->ok ? "true" : "false", r->note);
+                    r->expect, r->got, (long long)r->latency_us, r->ok ? "true" : "false",
+                    r->skipped ? "true" : "false", note);
         }
-        fprintf(out, "\n  ],\n  \"matched\": %zu,\n  \"failed\": %d\n}\n", n - (size_t)failed,
-                failed);
+        fprintf(out, "\n  ],\n  \"matched\": %zu,\n  \"failed\": %d,\n  \"skipped\": %d\n}\n",
+                matched, failed, skipped);
         return;
     }
-    fprintf(out, "\n%-3s %-13s %-4s %-6s %14s %-19s %-4s %-4s %10s  %s\n", "#", "step", "mti",
+    fprintf(out, "\n%-3s %-24s %-4s %-6s %14s %-19s %-4s %-4s %10s  %s\n", "#", "step", "mti",
             "proc", "amount", "card", "exp", "got", "latency", "result");
     for (size_t i = 0; i < n; i++) {
         const struct row *r = &rows[i];
@@ -341,33 +384,62 @@ static void print_summary(struct scen *sc, const struct row *rows, size_t n, int
             snprintf(lat, sizeof(lat), "%.2f ms", (double)r->latency_us / 1000.0);
         else
             snprintf(lat, sizeof(lat), "-");
-        fprintf(out, "%-3zu %-13s %-4s %-6s %14s %-19s %-4s %-4s %10s  %s%s%s\n", i + 1, r->step,
+        fprintf(out, "%-3zu %-24.24s %-4s %-6s %14s %-19s %-4s %-4s %10s  %s%s%s\n", i + 1, r->step,
                 r->mti[0] ? r->mti : "-", r->proc[0] ? r->proc : "-", r->mti[0] ? amt : "-",
-                r->card, r->expect, r->got, lat, r->ok ? "ok" : "MISMATCH", r->note[0] ? ": " : "",
-                r->note);
+                r->card, r->expect, r->got, lat,
+                r->ok        ? "ok"
+                : r->skipped ? "skipped"
+                             : "MISMATCH",
+                r->note[0] && !r->skipped ? ": " : "", r->skipped ? "" : r->note);
+        if (r->skipped)
+            fprintf(out, "    (%s)\n", r->note);
     }
-    fprintf(out, "\n%zu of %zu steps matched%s\n", n - (size_t)failed, n,
-            failed ? "" : ": all answers as expected");
+    fprintf(out, "\n%zu of %zu steps matched", matched, n);
+    if (skipped)
+        fprintf(out, ", %d skipped (no card for them in the cards file)", skipped);
+    fprintf(out, "%s\n", failed ? "" : ": all answers as expected");
+}
+
+/* A row for a step that could not run because the link is gone. */
+static void row_not_run(struct row *r, const char *name, const char *expect)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->step, sizeof(r->step), "%s", name);
+    snprintf(r->card, sizeof(r->card), "-");
+    snprintf(r->expect, sizeof(r->expect), "%s", expect ? expect : "");
+    snprintf(r->got, sizeof(r->got), "-");
+    snprintf(r->note, sizeof(r->note), "not run: connection lost");
 }
 
 int scenario_run(const struct scen_opts *o, FILE *out)
 {
     struct scen *sc = calloc(1, sizeof(*sc));
-    struct row rows[NSTEPS];
-    if (!sc)
+    size_t cap = NSTEPS + o->cards->n;
+    struct row *rows = calloc(cap, sizeof(*rows));
+    if (!sc || !rows || !(sc->rx = calloc(1, sizeof(*sc->rx))) ||
+        !(sc->used = calloc(o->cards->n + 1, sizeof(*sc->used)))) {
+        if (sc) {
+            free(sc->rx);
+            free(sc->used);
+        }
+        free(sc);
+        free(rows);
+        fprintf(stderr, "cardgate-sim scenario: out of memory\n");
         return 1;
-    sc->rx = calloc(1, sizeof(*sc->rx));
+    }
     sc->o = o;
     sc->out = out;
     sc->first_json = true;
     /* STANs differ between runs so a rerun is not a duplicate transmission */
     sc->stan = (uint32_t)(time(NULL) % 900000) + 1000;
     char err[240];
-    sc->fd = sc->rx ? sim_connect(o->addr, o->timeout_ms, err, sizeof(err)) : -1;
+    sc->fd = sim_connect(o->addr, o->timeout_ms, err, sizeof(err));
     if (sc->fd < 0) {
-        fprintf(stderr, "cardgate-sim scenario: %s\n", sc->rx ? err : "out of memory");
+        fprintf(stderr, "cardgate-sim scenario: %s\n", err);
         free(sc->rx);
+        free(sc->used);
         free(sc);
+        free(rows);
         return 1;
     }
     if (o->json)
@@ -375,26 +447,35 @@ int scenario_run(const struct scen_opts *o, FILE *out)
     else
         fprintf(out, "cardgate-sim scenario: %s, dialect %s\n", o->addr, o->link->d->name);
     size_t n = 0;
-    int failed = 0;
     bool gone = false;
-    for (size_t i = 0; i < NSTEPS; i++) {
+    for (size_t i = 0; i < NSTEPS; i++, n++)
+        if (gone)
+            row_not_run(&rows[n], steps[i].name, expected_code(o, &steps[i]));
+        else if (run_step(sc, &steps[i], n, NULL, &rows[n]) < 0)
+            gone = true;
+    /* then every other card of the file that says what a plain purchase gets */
+    for (size_t k = 0; k < o->cards->n; k++) {
+        const struct sim_card *c = &o->cards->v[k];
+        if (!c->expect[0] || card_used(sc, c))
+            continue;
         if (gone) {
-            memset(&rows[n], 0, sizeof(rows[n]));
-            rows[n].step = steps[i].name;
-            snprintf(rows[n].card, sizeof(rows[n].card), "-");
-            snprintf(rows[n].expect, sizeof(rows[n].expect), "%s",
-                     expected_code(o, &steps[i]) ? expected_code(o, &steps[i]) : "");
-            snprintf(rows[n].got, sizeof(rows[n].got), "-");
-            snprintf(rows[n].note, sizeof(rows[n].note), "not run: connection lost");
-        } else if (run_step(sc, i, &rows[n]) < 0) {
+            row_not_run(&rows[n], "card", c->expect);
+            safe_label(c->label, rows[n].step, sizeof(rows[n].step));
+        } else if (run_step(sc, &card_step, n, c, &rows[n]) < 0) {
             gone = true;
         }
-        failed += !rows[n].ok;
         n++;
     }
-    print_summary(sc, rows, n, failed);
+    int failed = 0, skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        skipped += rows[i].skipped;
+        failed += !rows[i].ok && !rows[i].skipped;
+    }
+    print_summary(sc, rows, n, failed, skipped);
     close(sc->fd);
     free(sc->rx);
+    free(sc->used);
     free(sc);
+    free(rows);
     return failed ? 1 : 0;
 }

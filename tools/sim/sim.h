@@ -7,5 +7,6 @@
 
 int sim_load_main(int argc, char **argv);
 int sim_scenario_main(int argc, char **argv);
+int sim_cards_main(int argc, char **argv);
 
 #endif

@@ -1,4 +1,4 @@
--- 0004_late_release_answer.sql - release a late approval AND record the
+-- 0005_late_release_answer.sql - release a late approval AND record the
 -- answer the switch was really given.
 --
 -- cardgated answers a request from stand-in (91 by default) when the

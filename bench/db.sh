@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# bench/db.sh - authorizations per second of the decision engine in
+# PostgreSQL, against its own throwaway cluster with durable commits
+# (fsync and synchronous_commit on).  Prints a table; never fails on speed.
+#
+#   data: 100,000 cards over 10,000 company wallets (uniform), and 1,000
+#         cards on ONE wallet (the hot company wallet); every company has a
+#         policy (per-transaction and daily limits, a blocked MCC group) so
+#         the policy path does its real work; wallets hold enough that no
+#         request is declined for funds.
+#   shapes: one request per call (authorize_batch with one element, one
+#         transaction each) at 1/4/16/64 clients; authorize_batch with 16,
+#         64 and 256 requests per call at 1 and 4 clients.
+#
+# Environment: BENCH_SECONDS (per run, default 10), BENCH_RUNS (runs per
+# cell, median printed, default 1), CARDGATE_BUILD (default build).
+# Requests are built inside the server from random card numbers (sha256 of
+# the card number is the "PAN hash"); that costs a few µs per request and is
+# included in the figures.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+export CARDGATE_BUILD=${CARDGATE_BUILD:-build}
+secs=${BENCH_SECONDS:-10}
+runs=${BENCH_RUNS:-1}
+command -v pgbench >/dev/null || { echo "bench/db.sh: pgbench not found (postgresql-client)"; exit 1; }
+
+dir=$(mktemp -d /tmp/cardgate-benchdb.XXXXXX)
+work=$(mktemp -d /tmp/cardgate-benchdb-scripts.XXXXXX)
+cleanup() { tests/pgtmp stop "$dir" >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT INT TERM
+tests/pgtmp start "$dir" --durable >/dev/null
+set -a; . "$dir/env"; set +a
+
+psql -qX -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+INSERT INTO mcc_groups VALUES ('gambling', '7995'), ('gambling', '7800');
+INSERT INTO companies (id, name, timezone)
+  SELECT i, 'bench ' || i, 'Europe/Berlin' FROM generate_series(1, 10001) i;
+INSERT INTO accounts (id, company_id, name, currency)
+  SELECT i, i, 'wallet ' || i, 'EUR' FROM generate_series(1, 10001) i;
+INSERT INTO cardholders (id, company_id, name)
+  SELECT i, 1 + (i - 1) % 10000, 'holder ' || i FROM generate_series(1, 100000) i;
+-- uniform: cards 1..100000 over wallets 1..10000; hot: cards 100001..101000 on wallet 10001
+INSERT INTO cards (id, account_id, cardholder_id, pan_hash, bin, last4, expiry)
+  SELECT i, CASE WHEN i <= 100000 THEN 1 + (i - 1) % 10000 ELSE 10001 END,
+         CASE WHEN i <= 100000 THEN i END,
+         encode(sha256(i::text::bytea), 'hex'), '999999', lpad((i % 10000)::text, 4, '0'), '3012'
+    FROM generate_series(1, 101000) i;
+SELECT setval('companies_id_seq', 20000), setval('accounts_id_seq', 20000),
+       setval('cards_id_seq', 200000), setval('cardholders_id_seq', 200000);
+INSERT INTO ledger_entries (journal_id, account_id, book, amount, memo)
+  SELECT i, i, 'A', 1000000000000, 'bench load' FROM generate_series(1, 10001) i
+  UNION ALL SELECT i, system_account('funding', 'EUR'), 'A', -1000000000000, 'bench load'
+    FROM generate_series(1, 10001) i;
+UPDATE accounts SET balance = 1000000000000, available = 1000000000000 WHERE kind = 'wallet';
+SELECT setval('journal_id_seq', 20000);
+SELECT policy_set('company', i, '{"per_txn_max": 100000000, "daily_max": 100000000000, "mcc_block": ["gambling"]}')
+  FROM generate_series(1, 10001) i;
+VACUUM ANALYZE;
+SQL
+
+# One pgbench script per (data set, requests per call).  lo/hi: the card range.
+script() { # name lo hi n
+    cat > "$work/$1.sql" <<EOF
+SELECT count(*) FROM authorize_batch(ARRAY(
+  SELECT ROW('auth', '0100', encode(sha256((($2 + floor(random() * ($3 - $2 + 1)))::int)::text::bytea), 'hex'),
+             NULL, 'BENCH', (:client_id * 1000000 + g)::text, (floor(random() * 1e12))::bigint::text,
+             to_char(clock_timestamp(), 'MMDDHH24MISS') || (floor(random() * 1e6))::int::text, NULL,
+             'TERM0001', 'MERCHANT0000001', 'Bench shop', '5411', 'DE', '978',
+             100 + floor(random() * 5000)::int, NULL, NULL, 'chip', false, 'absent', 'absent',
+             'absent', 'absent', NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+             clock_timestamp() + interval '10 seconds')::auth_request
+    FROM generate_series(1, $4) g));
+EOF
+}
+for n in 1 16 64 256; do
+    script "uniform_$n" 1 100000 "$n"
+    script "hot_$n" 100001 101000 "$n"
+done
+
+# median authorizations/s of `runs` pgbench runs
+measure() { # set n clients
+    local set=$1 n=$2 clients=$3 i tps vals=()
+    for ((i = 0; i < runs; i++)); do
+        tps=$(pgbench -n -f "$work/${set}_$n.sql" -c "$clients" -j "$(( clients < 2 ? 1 : 2 ))" \
+                  -T "$secs" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+        vals+=("$(awk -v t="${tps:-0}" -v n="$n" 'BEGIN { printf "%d", t * n }')")
+    done
+    printf '%s\n' "${vals[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+# the floor every durable transaction stands on here: one tiny commit at a time
+psql -qX -c 'CREATE TABLE bench_commit (x int)' >/dev/null
+echo 'INSERT INTO bench_commit VALUES (1);' > "$work/commit.sql"
+commits=$(pgbench -n -f "$work/commit.sql" -c 1 -T 3 2>/dev/null | sed -n 's/^tps = \([0-9]*\).*/\1/p')
+
+echo "decision engine in PostgreSQL $(psql -XAtc 'SHOW server_version'), durable commits"
+echo "(synchronous_commit=$(psql -XAtc 'SHOW synchronous_commit'), fsync=$(psql -XAtc 'SHOW fsync')), ${secs}s per run, median of ${runs}, $(nproc) cores"
+echo "100,000 cards over 10,000 wallets (uniform); 1,000 cards on one wallet (hot)"
+echo "durable commit floor: ${commits:-?} single-row commits/s on 1 client; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+printf '%-34s %8s %14s %14s %8s\n' "shape" "clients" "uniform auth/s" "hot auth/s" "hot/uni"
+row() { # label n clients
+    local u h
+    u=$(measure uniform "$2" "$3")
+    h=$(measure hot "$2" "$3")
+    printf '%-34s %8s %14s %14s %7s%%\n' "$1" "$3" "$u" "$h" \
+        "$(awk -v u="$u" -v h="$h" 'BEGIN { printf "%d", (u > 0 ? 100 * h / u : 0) }')"
+}
+for c in 1 4 16 64; do row "one request per call" 1 "$c"; done
+for n in 16 64 256; do
+    for c in 1 4; do row "authorize_batch, $n per call" "$n" "$c"; done
+done
+echo
+echo "ledger check after the runs: $("$CARDGATE_BUILD/cardgatectl" check-ledger 2>&1 | tail -n 1)"
