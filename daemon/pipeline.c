@@ -562,7 +562,13 @@ static void pl_maybe_release(struct pl_req *r)
 
 /* ---- database ------------------------------------------------------------ */
 
-/* Append s as a JSON string (control and non-ASCII bytes \u-escaped). */
+/*
+ * Append s as a JSON string, control and non-ASCII bytes \u-escaped.  Not
+ * dbp_buf_json_string: that passes bytes >= 0x80 through as UTF-8, but ISO
+ * 8583 text (field 43) is ISO-8859-1 here (the codec's logical form), and one
+ * invalid UTF-8 byte would fail the whole batch's jsonb; each Latin-1 byte
+ * is its own code point, so \u00XX is exact.
+ */
 static int json_str(struct dbp_params *p, const char *s)
 {
     char buf[8];
