@@ -33,6 +33,7 @@ void cg_config_defaults(struct cg_config *cfg)
     cfg->audit_segment_size = 64ULL << 20;
     cfg->audit_checkpoint_interval_us = 60 * US_S;
     cfg->audit_fsync = 1; /* approval */
+    cfg->max_requests = 8192;
 }
 
 static void listener_defaults(struct cg_listener_conf *l)
@@ -226,8 +227,11 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
     /* [daemon] */
     s = conf_find(f, "daemon", NULL);
     if (s != NULL) {
-        if (conf_get_str(f, s, "log_level", &lvl, err) != 0)
+        int64_t reqs = cfg->max_requests;
+        if (conf_get_str(f, s, "log_level", &lvl, err) != 0 ||
+            conf_get_int(f, s, "max_requests", 16, 1 << 20, &reqs, err) != 0)
             return -1;
+        cfg->max_requests = (unsigned)reqs;
         if (lvl != NULL) {
             int l = log_level_parse(lvl);
             if (l < 0)
@@ -288,6 +292,7 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
     /* [audit] */
     s = conf_find(f, "audit", NULL);
     if (s != NULL) {
+        cfg->audit_configured = true;
         static const char *const syncs[] = {"none", "approval", "batch", NULL};
         if (conf_get_enum(f, s, "fsync", syncs, &cfg->audit_fsync, err) != 0 ||
             copy_str(f, s, "dir", cfg->audit_dir, sizeof(cfg->audit_dir), err) != 0 ||
@@ -314,11 +319,15 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
             copy_str(f, s, "master_key_file", cfg->master_key_file, sizeof(cfg->master_key_file),
                      err) != 0 ||
             copy_str(f, s, "master_key_credential", cfg->master_key_credential,
-                     sizeof(cfg->master_key_credential), err) != 0)
+                     sizeof(cfg->master_key_credential), err) != 0 ||
+            copy_str(f, s, "pan_key_file", cfg->pan_key_file, sizeof(cfg->pan_key_file), err) != 0)
             return -1;
-        if (cfg->keys_file[0] == '\0')
+        bool pan_only = cfg->keys_file[0] == '\0' && cfg->pan_key_file[0] != '\0' &&
+                        cfg->master_key_file[0] == '\0' && cfg->master_key_credential[0] == '\0';
+        if (!pan_only && cfg->keys_file[0] == '\0')
             return conf_fail(f, s->line, err, "missing key 'file' in [keys]");
-        if ((cfg->master_key_file[0] != '\0') == (cfg->master_key_credential[0] != '\0'))
+        if (!pan_only &&
+            (cfg->master_key_file[0] != '\0') == (cfg->master_key_credential[0] != '\0'))
             return conf_fail(f, s->line, err,
                              "[keys] needs exactly one of master_key_file and "
                              "master_key_credential");

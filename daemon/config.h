@@ -95,6 +95,11 @@ struct cg_config {
     char keys_file[4096];
     char master_key_file[4096];
     char master_key_credential[256];
+    char pan_key_file[4096]; /* PAN-hash key as 64 hex digits, when no key store */
+
+    /* [daemon] requests: request slots preallocated by the pipeline */
+    unsigned max_requests;
+    bool audit_configured; /* an [audit] section is present (else no audit log) */
 };
 
 /*

@@ -6,6 +6,7 @@
  */
 #include "common/log.h"
 #include "daemon/config.h"
+#include "daemon/pipeline.h"
 #include "daemon/server.h"
 
 #include <event2/event.h>
@@ -35,6 +36,8 @@ int main(int argc, char **argv)
     struct conf_err err;
     struct event_base *base;
     struct server *srv;
+    struct pipeline *pl;
+    struct server_hooks hooks;
 
     if (cfg == NULL) {
         fprintf(stderr, "cardgated: out of memory\n");
@@ -99,19 +102,31 @@ int main(int argc, char **argv)
     if (debug)
         srv->log_level_override = LOG_LVL_DEBUG;
     log_info("cardgated %s starting with %s", CARDGATE_VERSION, path);
+    pl = pipeline_new(base, srv);
+    if (pl == NULL) {
+        log_warnx("cannot start the request pipeline (see above)");
+        server_free(srv);
+        event_base_free(base);
+        return 1;
+    }
+    pipeline_hooks(pl, &hooks);
+    server_set_hooks(srv, &hooks);
     if (server_start(srv) != 0) {
         log_warnx("cannot start (see above)");
+        pipeline_free(pl);
         server_free(srv);
         event_base_free(base);
         return 1;
     }
     if (event_base_dispatch(base) < 0) {
         log_warnx("event loop failed");
+        pipeline_free(pl);
         server_free(srv);
         event_base_free(base);
         return 1;
     }
     log_info("stopped");
+    pipeline_free(pl);
     server_free(srv);
     event_base_free(base);
     return 0;

@@ -365,27 +365,35 @@ static struct iso_dialect *ascii87(void)
 
 long cgd_build(uint8_t *out, size_t cap, const char *mti, ...)
 {
+    const char *kvs[64];
+    size_t n = 0;
+    va_list ap;
+
+    va_start(ap, mti);
+    while (n + 1 < sizeof(kvs) / sizeof(kvs[0]) && (kvs[n] = va_arg(ap, const char *)) != NULL)
+        n++;
+    va_end(ap);
+    kvs[n] = NULL;
+    return cgd_buildv(out, cap, mti, kvs);
+}
+
+long cgd_buildv(uint8_t *out, size_t cap, const char *mti, const char *const *kvs)
+{
     static _Thread_local struct iso_msg m;
     struct iso_err err;
-    const char *kv;
     size_t len;
-    va_list ap;
 
     if (ascii87() == NULL)
         return -1;
     iso_msg_init(&m);
     if (iso_set_mti(&m, mti) != 0)
         return -1;
-    va_start(ap, mti);
-    while ((kv = va_arg(ap, const char *)) != NULL) {
-        int n = atoi(kv);
-        const char *v = strchr(kv, '=');
-        if (v == NULL || iso_set_copy(&m, n, v + 1, strlen(v + 1)) != 0) {
-            va_end(ap);
+    for (size_t i = 0; kvs[i] != NULL; i++) {
+        int n = atoi(kvs[i]);
+        const char *v = strchr(kvs[i], '=');
+        if (v == NULL || iso_set_copy(&m, n, v + 1, strlen(v + 1)) != 0)
             return -1;
-        }
     }
-    va_end(ap);
     if (iso_encode(ascii87(), &m, out, cap, &len, &err) != 0) {
         fprintf(stderr, "cgd_build: %s\n", err.msg);
         return -1;

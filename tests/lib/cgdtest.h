@@ -81,6 +81,8 @@ bool cgd_wait_closed(int fd, int ms);
  * Returns the length or -1.
  */
 long cgd_build(uint8_t *out, size_t cap, const char *mti, ...);
+/* The same with the "N=value" pairs in a NULL-terminated array. */
+long cgd_buildv(uint8_t *out, size_t cap, const char *mti, const char *const *kvs);
 /*
  * Decode an ascii87 message and copy field n (0 = MTI) as a string into
  * val; 0, or -1 when undecodable or absent.
