@@ -29,6 +29,15 @@ static int member_text(const struct json *o, const char *key, char *out, size_t 
     return 0;
 }
 
+/* Like member_text for names (label, account): a long one is cut, not refused. */
+static void member_name(const struct json *o, const char *key, char *out, size_t cap)
+{
+    const struct json *v = json_get(o, key);
+    out[0] = '\0';
+    if (v && (v->type == JSON_STRING || v->type == JSON_NUMBER) && v->text)
+        snprintf(out, cap, "%s", v->text);
+}
+
 static bool all_digits(const char *s, size_t min, size_t max)
 {
     size_t n = strlen(s);
@@ -84,12 +93,12 @@ static int card_from_json(const struct json *o, size_t idx, struct sim_card *c, 
         return -1;
     }
     /* label and account only name things: a long one is cut, not refused */
-    (void)member_text(o, "label", c->label, sizeof(c->label));
+    member_name(o, "label", c->label, sizeof(c->label));
     if (!c->label[0])
-        (void)member_text(o, "kind", c->label, sizeof(c->label));
+        member_name(o, "kind", c->label, sizeof(c->label));
     static const char *const acct_keys[] = {"account", "wallet", "account_id", "wallet_id"};
     for (size_t i = 0; i < sizeof(acct_keys) / sizeof(acct_keys[0]) && !c->account[0]; i++)
-        (void)member_text(o, acct_keys[i], c->account, sizeof(c->account));
+        member_name(o, acct_keys[i], c->account, sizeof(c->account));
     if (member_text(o, "mcc", c->mcc, sizeof(c->mcc)) != 0 ||
         (c->mcc[0] && !all_digits(c->mcc, 4, 4))) {
         snprintf(err, errlen, "card %zu: malformed \"mcc\" (4 digits)", idx);
