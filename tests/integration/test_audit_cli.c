@@ -12,8 +12,8 @@
 
 #include "crypto/keystore.h"
 #include "tests/lib/audittest.h"
+#include "tests/lib/capture.h"
 #include "tests/lib/pgtest.h"
-#include "tests/lib/runcmd.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -79,7 +79,7 @@ static int ctl(struct fixture *f, const char *redirect, const char *fmt, ...)
     vsnprintf(args, sizeof(args), fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof(cmd), "%s audit %s %s", f->prog, args, redirect);
-    return runcmd_capture(cmd, f->out, OUTCAP);
+    return test_capture(cmd, f->out, OUTCAP);
 }
 
 static void test_verify_ok(void **state)
@@ -105,7 +105,7 @@ static void test_verify_ok(void **state)
     assert_string_equal(f->out, want);
     assert_int_equal(ctl(f, "2>&1", "verify --dir %s", f->log), 0);
     assert_non_null(strstr(f->out, "signatures not checked (no --pubkey)"));
-    assert_int_equal(runcmd_lines(f->out), 1);
+    assert_int_equal(test_lines(f->out), 1);
 }
 
 static void test_verify_bad(void **state)
@@ -137,7 +137,7 @@ static void test_verify_bad(void **state)
 
     /* dump prints the good records, then the same line, and fails */
     assert_int_equal(ctl(f, "2>/dev/null", "dump --dir %s", f->log), 1);
-    assert_int_equal(runcmd_lines(f->out), 21);
+    assert_int_equal(test_lines(f->out), 21);
     assert_non_null(strstr(f->out, want));
 
     /* several keys may be given (rotation): any of them may have signed */
@@ -168,13 +168,13 @@ static void test_dump(void **state)
     assert_int_equal(audit_walk(f->log, &v, NULL, NULL), 0);
 
     assert_int_equal(ctl(f, "2>&1", "dump --dir %s", f->log), 0);
-    assert_int_equal(runcmd_lines(f->out), v.records);
+    assert_int_equal(test_lines(f->out), v.records);
     assert_true(strncmp(f->out, "seq=1 ts=", 9) == 0);
     assert_non_null(strstr(f->out, " type=segment v=1\n"));
 
     /* transaction 0: request seq 3, answer seq 4 (declined: 51) */
     assert_int_equal(ctl(f, "2>&1", "dump --dir %s --from 3 --to 4", f->log), 0);
-    assert_int_equal(runcmd_lines(f->out), 2);
+    assert_int_equal(test_lines(f->out), 2);
     char *l2 = strchr(f->out, '\n') + 1;
     assert_true(strncmp(f->out, "seq=3 ts=", 9) == 0);
     assert_non_null(strstr(f->out, " type=request mti=0100 pan=411111******1111 stan=000000 "
@@ -185,7 +185,7 @@ static void test_dump(void **state)
     assert_non_null(strstr(l2, " rc=51 rule=insufficient_funds policy=7 latency_us=900 "));
 
     assert_int_equal(ctl(f, "2>&1", "dump --dir %s --from 4 --to 4 --json", f->log), 0);
-    assert_int_equal(runcmd_lines(f->out), 1);
+    assert_int_equal(test_lines(f->out), 1);
     assert_true(strncmp(f->out, "{\"seq\":4,\"ts\":\"", 15) == 0);
     assert_non_null(strstr(f->out, "\"type\":\"answer\",\"segment\":\"00000000000000000001."
                                    "cgaudit\",\"offset\":"));
@@ -213,27 +213,27 @@ static void test_find(void **state)
     char t[64];
 
     assert_int_equal(ctl(f, "2>&1", "find --dir %s --rrn 632700000005", f->log), 0);
-    assert_int_equal(runcmd_lines(f->out), 3);
+    assert_int_equal(test_lines(f->out), 3);
     assert_non_null(strstr(f->out, "type=request mti=0100"));
     assert_non_null(strstr(f->out, "type=answer mti=0110"));
     assert_non_null(strstr(f->out, "\n2 records match\n"));
 
     assert_int_equal(ctl(f, "2>/dev/null", "find --dir %s --stan 000005 --type answer", f->log), 0);
-    assert_int_equal(runcmd_lines(f->out), 1);
+    assert_int_equal(test_lines(f->out), 1);
     assert_non_null(strstr(f->out, " rc=00 approval=A00005 "));
 
     assert_int_equal(ctl(f, "2>/dev/null", "find --dir %s --pan-last4 1111", f->log), 0);
-    assert_int_equal(runcmd_lines(f->out), 2 * NTX);
+    assert_int_equal(test_lines(f->out), 2 * NTX);
     assert_int_equal(ctl(f, "2>&1", "find --dir %s --pan-last4 0004", f->log), 0);
     assert_string_equal(f->out, "0 records match\n");
 
     assert_int_equal(ctl(f, "2>/dev/null", "find --dir %s --type checkpoint --json", f->log), 0);
-    assert_true(runcmd_lines(f->out) >= 2);
+    assert_true(test_lines(f->out) >= 2);
 
     /* time windows */
     assert_int_equal(
         ctl(f, "2>/dev/null", "find --dir %s --since 2000-01-01 --type daemon", f->log), 0);
-    assert_int_equal(runcmd_lines(f->out), 2); /* start and stop */
+    assert_int_equal(test_lines(f->out), 2); /* start and stop */
     snprintf(t, sizeof(t), "@%lld", (long long)time(NULL) + 3600);
     assert_int_equal(ctl(f, "2>&1", "find --dir %s --since %s", f->log, t), 0);
     assert_string_equal(f->out, "0 records match\n");
@@ -274,11 +274,11 @@ static void test_keystore_key(void **state)
     snprintf(klog, sizeof(klog), "%s/klog", f->dir);
     char cmd[9000];
     snprintf(cmd, sizeof(cmd), "%s key init-master --master %s 2>&1", f->prog, mkf);
-    assert_int_equal(runcmd_capture(cmd, f->out, OUTCAP), 0);
+    assert_int_equal(test_capture(cmd, f->out, OUTCAP), 0);
     snprintf(cmd, sizeof(cmd),
              "%s key generate --store %s --master %s --name ph --type pan-hash 2>&1", f->prog,
              store, mkf);
-    assert_int_equal(runcmd_capture(cmd, f->out, OUTCAP), 0);
+    assert_int_equal(test_capture(cmd, f->out, OUTCAP), 0);
 
     /* no audit-sign key yet */
     assert_int_equal(ctl(f, "2>&1", "pubkey --store %s --master %s", store, mkf), 1);
@@ -287,7 +287,7 @@ static void test_keystore_key(void **state)
     snprintf(cmd, sizeof(cmd),
              "%s key generate --store %s --master %s --name audit1 --type audit-sign 2>&1", f->prog,
              store, mkf);
-    assert_int_equal(runcmd_capture(cmd, f->out, OUTCAP), 0);
+    assert_int_equal(test_capture(cmd, f->out, OUTCAP), 0);
     assert_int_equal(ctl(f, "2>&1", "pubkey --store %s --master %s", store, mkf), 0);
     assert_true(strncmp(f->out, "-----BEGIN PUBLIC KEY-----\n", 27) == 0);
     FILE *fp = fopen(pub, "w");

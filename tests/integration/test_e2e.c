@@ -19,9 +19,9 @@
 
 #include "common/util.h"
 #include "crypto/pan.h"
+#include "tests/lib/capture.h"
 #include "tests/lib/cgdtest.h"
 #include "tests/lib/pgtest.h"
-#include "tests/lib/runcmd.h"
 #include "tests/lib/runprog.h"
 #include "tools/sim/cards.h"
 
@@ -183,7 +183,7 @@ static void roundtrip(int fd, const struct req *r, uint8_t *buf, size_t cap, lon
 static int signed_on_link(unsigned port)
 {
     uint8_t buf[512];
-    long len = cgd_build(buf, sizeof(buf), "0800", "7=1122101010", "11=000001", "70=001", NULL);
+    long len = cgd_build(buf, sizeof(buf), "0800", "7=1122101010", "11=000001", "70=001", CGD_END);
     int fd = cgd_connect(port);
     char rc[4];
     assert_true(fd >= 0);
@@ -381,7 +381,7 @@ static void test_echo_signon(void **state)
     long len;
 
     assert_true(fd >= 0);
-    len = cgd_build(buf, sizeof(buf), "0800", "7=1122101010", "11=000002", "70=301", NULL);
+    len = cgd_build(buf, sizeof(buf), "0800", "7=1122101010", "11=000002", "70=301", CGD_END);
     assert_int_equal(cgd_send_frame(fd, buf, (size_t)len), 0);
     len = cgd_recv_frame(fd, buf, sizeof(buf));
     assert_int_equal(cgd_field(buf, (size_t)len, 39, rc, sizeof(rc)), 0);
@@ -607,7 +607,7 @@ static void test_interop_switch(void **state)
     char cmd[1200], out[8192];
 
     snprintf(cmd, sizeof(cmd), "scripts/interop switch 127.0.0.1:%u %s 2>&1", d.port[0], cardsfile);
-    int st = runcmd_capture(cmd, out, sizeof(out));
+    int st = test_capture(cmd, out, sizeof(out));
     if (strstr(out, "interop: SKIP") != NULL) {
         fprintf(stderr, "%s", out);
         skip();

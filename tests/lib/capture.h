@@ -13,4 +13,7 @@
  */
 int test_capture(const char *cmd, char *out, size_t cap);
 
+/* Lines (newline characters) in s. */
+unsigned test_lines(const char *s);
+
 #endif
