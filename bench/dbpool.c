@@ -99,7 +99,7 @@ static struct cell run_cell(unsigned conns, unsigned mb, unsigned stmt, unsigned
     }
     dbpt_run_for(base, 300); /* warm-up */
 
-    double rates[64];
+    double rates[64] = {0};
     struct dbp_stats st0, st1;
     dbp_get_stats(pool, &st0);
     unsigned done0 = ctx.ndone;

@@ -42,9 +42,11 @@ static size_t pad_len(int method, size_t block, size_t len)
 
 size_t mac_pad(int method, size_t block, const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 {
+    if (block == 0)
+        return 0;
     size_t p = pad_len(method, block, len);
 
-    if (p == (size_t)-1 || block == 0 || len + p > cap)
+    if (p == (size_t)-1 || len + p > cap)
         return 0;
     memmove(out, in, len);
     memset(out + len, 0, p);

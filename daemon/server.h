@@ -75,8 +75,8 @@ struct server {
     struct listener *listeners[CG_MAX_LISTENERS];
     unsigned nlisteners;
     struct server_hooks hooks;
-    TAILQ_HEAD(, link) links;
-    TAILQ_HEAD(, link) reap;
+    TAILQ_HEAD(link_list, link) links;
+    TAILQ_HEAD(link_reap_list, link) reap;
     struct event reap_ev;
     struct event sig_hup, sig_term, sig_int;
     struct event watchdog_ev, status_ev, drain_ev;

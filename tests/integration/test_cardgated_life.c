@@ -114,7 +114,7 @@ static bool echo_ok(int fd)
 {
     uint8_t buf[256];
     char rc[8];
-    long n = cgd_build(buf, sizeof(buf), "0800", "7=1122101010", "11=000001", "70=301", NULL);
+    long n = cgd_build(buf, sizeof(buf), "0800", "7=1122101010", "11=000001", "70=301", CGD_END);
     if (n <= 0 || cgd_send_frame(fd, buf, (size_t)n) != 0)
         return false;
     n = cgd_recv_frame(fd, buf, sizeof(buf));
@@ -126,7 +126,7 @@ static void sign_on(int fd)
 {
     uint8_t buf[256];
     char rc[8];
-    long n = cgd_build(buf, sizeof(buf), "0800", "7=1122101010", "11=000002", "70=001", NULL);
+    long n = cgd_build(buf, sizeof(buf), "0800", "7=1122101010", "11=000002", "70=001", CGD_END);
     assert_true(n > 0);
     assert_int_equal(cgd_send_frame(fd, buf, (size_t)n), 0);
     n = cgd_recv_frame(fd, buf, sizeof(buf));
@@ -140,7 +140,7 @@ static void purchase_rc(int fd, char rc[8])
 {
     uint8_t buf[256];
     long n = cgd_build(buf, sizeof(buf), "0200", "3=000000", "4=000000000500", "7=1122101010",
-                       "11=000003", NULL);
+                       "11=000003", CGD_END);
     assert_true(n > 0);
     assert_int_equal(cgd_send_frame(fd, buf, (size_t)n), 0);
     n = cgd_recv_frame(fd, buf, sizeof(buf));

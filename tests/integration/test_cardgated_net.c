@@ -74,7 +74,7 @@ static void netmgmt(int fd, const char *code, const char *stan, char rc[3])
 
     snprintf(f11, sizeof(f11), "11=%s", stan);
     snprintf(f70, sizeof(f70), "70=%s", code);
-    n = exchange(fd, buf, sizeof(buf), cgd_build(buf, sizeof(buf), "0800", F7, f11, f70, NULL));
+    n = exchange(fd, buf, sizeof(buf), cgd_build(buf, sizeof(buf), "0800", F7, f11, f70, CGD_END));
     expect_field(buf, n, 0, "0810");
     expect_field(buf, n, 11, stan);
     expect_field(buf, n, 70, code);
@@ -91,7 +91,7 @@ static void purchase(int fd, const char *stan, char rc[3])
     snprintf(f11, sizeof(f11), "11=%s", stan);
     n = exchange(fd, buf, sizeof(buf),
                  cgd_build(buf, sizeof(buf), "0200", "2=4761739001010119", "3=000000",
-                           "4=000000001000", F7, f11, "41=TERM0001", "49=978", NULL));
+                           "4=000000001000", F7, f11, "41=TERM0001", "49=978", CGD_END));
     expect_field(buf, n, 0, "0210");
     expect_field(buf, n, 11, stan);
     expect_field(buf, n, 4, "000000001000");
@@ -144,7 +144,8 @@ static void test_missing_field_30(void **state)
     fd = cgd_connect(d.port[0]);
     assert_true(fd >= 0);
     /* no field 70 */
-    n = exchange(fd, buf, sizeof(buf), cgd_build(buf, sizeof(buf), "0800", F7, "11=000009", NULL));
+    n = exchange(fd, buf, sizeof(buf),
+                 cgd_build(buf, sizeof(buf), "0800", F7, "11=000009", CGD_END));
     expect_field(buf, n, 39, "30");
     assert_true(cgd_log_wait(&d, "0800 without field 70", 1000));
     close(fd);
@@ -252,7 +253,7 @@ static void test_own_echo_and_silent_peer(void **state)
     assert_int_equal(cgd_field(buf, (size_t)n, 11, v, sizeof(v)), 0);
     char f11[32];
     snprintf(f11, sizeof(f11), "11=%s", v);
-    n = cgd_build(ans, sizeof(ans), "0810", F7, f11, "39=00", "70=301", NULL);
+    n = cgd_build(ans, sizeof(ans), "0810", F7, f11, "39=00", "70=301", CGD_END);
     assert_true(n > 0);
     assert_int_equal(cgd_send_frame(fd, ans, (size_t)n), 0);
     assert_true(cgd_log_wait(&d, "echo answered", 1000));
@@ -274,7 +275,7 @@ static void test_peer_not_reading(void **state)
     start_with("write_buffer_max = 64k", "");
     fd = cgd_connect_rcvbuf(d.port[0], rcv);
     assert_true(fd >= 0);
-    n = cgd_build(one, sizeof(one), "0800", F7, "11=000001", "70=301", NULL);
+    n = cgd_build(one, sizeof(one), "0800", F7, "11=000001", "70=301", CGD_END);
     assert_true(n > 0);
     many = malloc(count * (size_t)(n + 2));
     assert_non_null(many);
@@ -354,7 +355,7 @@ static void test_unix_socket_and_tpdu(void **state)
     /* TPDU 60 0001 0002: the answer carries 60 0002 0001 */
     fd = cgd_connect(d.port[0]);
     assert_true(fd >= 0);
-    n = cgd_build(msg, sizeof(msg), "0800", F7, "11=000002", "70=301", NULL);
+    n = cgd_build(msg, sizeof(msg), "0800", F7, "11=000002", "70=301", CGD_END);
     assert_true(n > 0);
     memcpy(frame, "\x60\x00\x01\x00\x02", 5);
     memcpy(frame + 5, msg, (size_t)n);

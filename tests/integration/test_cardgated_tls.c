@@ -118,7 +118,7 @@ static bool tls_echo(SSL *ssl)
 
     if (SSL_connect(ssl) != 1)
         return false;
-    n = cgd_build(buf, sizeof(buf), "0800", "7=1122101010", "11=000001", "70=301", NULL);
+    n = cgd_build(buf, sizeof(buf), "0800", "7=1122101010", "11=000001", "70=301", CGD_END);
     if (n <= 0)
         return false;
     frame[0] = (uint8_t)(n >> 8);
@@ -206,7 +206,7 @@ static void test_plain_client_on_tls(void **state)
     (void)state;
     fd = cgd_connect(d.port[1]);
     assert_true(fd >= 0);
-    n = cgd_build(buf, sizeof(buf), "0800", "7=1122101010", "11=000001", "70=301", NULL);
+    n = cgd_build(buf, sizeof(buf), "0800", "7=1122101010", "11=000001", "70=301", CGD_END);
     assert_int_equal(cgd_send_frame(fd, buf, (size_t)n), 0);
     assert_true(cgd_wait_closed(fd, 2000));
     close(fd);

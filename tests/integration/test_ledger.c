@@ -558,7 +558,13 @@ int main(void)
             *nl = '\0';
         if (nlines == cap) {
             cap *= 2;
-            lines = realloc(lines, cap * sizeof(*lines));
+            char **nl2 = realloc(lines, cap * sizeof(*lines));
+            if (nl2 == NULL) {
+                fprintf(stderr, "out of memory\n");
+                free(lines);
+                return 1;
+            }
+            lines = nl2;
         }
         lines[nlines++] = p;
         p = nl ? nl + 1 : NULL;

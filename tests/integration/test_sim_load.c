@@ -68,6 +68,10 @@ static void run_load_hdr(const char *dialect, const char *framing, const char *h
     }
     responder_stop(resp);
     sim_link_free(&link);
+    /* the options must not keep pointers to this frame's locals */
+    ro->link = NULL;
+    o->link = NULL;
+    o->addr = NULL;
     assert_int_equal(rc, 0);
 }
 

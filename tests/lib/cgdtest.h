@@ -77,9 +77,11 @@ long cgd_recv_frame(int fd, uint8_t *buf, size_t cap);
 /* Wait up to ms for the peer to close fd (EOF or reset); true if it did. */
 bool cgd_wait_closed(int fd, int ms);
 /*
- * Encode an ascii87 message: mti and "N=value" pairs (NULL-terminated).
+ * Encode an ascii87 message: mti and "N=value" pairs, ended by CGD_END (a
+ * typed NULL: a plain NULL is not portable through varargs).
  * Returns the length or -1.
  */
+#define CGD_END ((const char *)NULL)
 long cgd_build(uint8_t *out, size_t cap, const char *mti, ...);
 /* The same with the "N=value" pairs in a NULL-terminated array. */
 long cgd_buildv(uint8_t *out, size_t cap, const char *mti, const char *const *kvs);

@@ -146,7 +146,7 @@ static void send_purchase(int fd, const char *stan)
 
     snprintf(f11, sizeof(f11), "11=%s", stan);
     n = cgd_build(buf, sizeof(buf), "0200", "3=000000", "4=000000000100", "7=1122101010", f11,
-                  NULL);
+                  CGD_END);
     assert_true(n > 0);
     assert_int_equal(cgd_send_frame(fd, buf, (size_t)n), 0);
 }
@@ -159,7 +159,7 @@ static int answer(int i)
     long n;
 
     snprintf(f11, sizeof(f11), "11=%s", t.req[i].stan);
-    n = cgd_build(buf, sizeof(buf), "0210", "3=000000", "7=1122101010", f11, "39=00", NULL);
+    n = cgd_build(buf, sizeof(buf), "0210", "3=000000", "7=1122101010", f11, "39=00", CGD_END);
     assert_true(n > 0);
     return link_send_answer(t.req[i].l, NULL, buf, (size_t)n);
 }
