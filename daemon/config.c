@@ -320,10 +320,14 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
                      err) != 0 ||
             copy_str(f, s, "master_key_credential", cfg->master_key_credential,
                      sizeof(cfg->master_key_credential), err) != 0 ||
-            copy_str(f, s, "pan_key_file", cfg->pan_key_file, sizeof(cfg->pan_key_file), err) != 0)
+            copy_str(f, s, "pan_key_file", cfg->pan_key_file, sizeof(cfg->pan_key_file), err) !=
+                0 ||
+            copy_str(f, s, "cvk", cfg->keys_cvk, sizeof(cfg->keys_cvk), err) != 0)
             return -1;
         bool pan_only = cfg->keys_file[0] == '\0' && cfg->pan_key_file[0] != '\0' &&
                         cfg->master_key_file[0] == '\0' && cfg->master_key_credential[0] == '\0';
+        if (cfg->keys_cvk[0] != '\0' && cfg->keys_file[0] == '\0')
+            return conf_fail(f, s->line, err, "[keys] cvk needs a key store ('file')");
         if (!pan_only && cfg->keys_file[0] == '\0')
             return conf_fail(f, s->line, err, "missing key 'file' in [keys]");
         if (!pan_only &&

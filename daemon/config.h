@@ -15,6 +15,7 @@
 
 #define CG_MAX_LISTENERS 16
 #define CG_MAX_ALLOW     32
+#define KS_NAME_CFG      48 /* a key-store name (crypto/keystore.h KS_NAME_MAX) */
 
 enum cg_framing {
     CG_FRAMING_LEN2 = 0,  /* 2-byte big-endian binary length */
@@ -95,7 +96,8 @@ struct cg_config {
     char keys_file[4096];
     char master_key_file[4096];
     char master_key_credential[256];
-    char pan_key_file[4096]; /* PAN-hash key as 64 hex digits, when no key store */
+    char pan_key_file[4096];    /* PAN-hash key as 64 hex digits, when no key store */
+    char keys_cvk[KS_NAME_CFG]; /* the issuer's CVK (CVV2 checks); "" none */
 
     /* [daemon] requests: request slots preallocated by the pipeline */
     unsigned max_requests;

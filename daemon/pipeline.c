@@ -23,6 +23,7 @@
 #include "crypto/keystore.h"
 #include "crypto/pan.h"
 #include "daemon/audit.h"
+#include "daemon/cardchk.h"
 #include "daemon/dbpool.h"
 #include "daemon/link.h"
 #include "daemon/metrics.h"
@@ -118,6 +119,7 @@ struct pipeline {
     struct audit_writer *audit;
     uint8_t pan_key[KS_KEY_MAX];
     size_t pan_key_len;
+    struct keyset_holder keys; /* working keys ([keys] file); reloaded on SIGHUP */
     struct pl_req *slots;
     unsigned nslots;
     struct pl_list_head free, timers, timers2, sendq, retry;
@@ -923,15 +925,22 @@ static void tick_cb(evutil_socket_t fd, short ev, void *arg)
 
 /*
  * The crypto checks' seam: fill PIN/CVV/CVV2/ARQC results before the
- * database step.  The checks are wired by the crypto issue; until then every
- * result is "absent" (not checked) and nothing is faked.
+ * database step, with the key set in force (one reference for the checks).
+ * CVV2 is checked (daemon/cardchk.c); PIN, CVV/iCVV and ARQC are not wired
+ * yet and stay "absent" (not checked; nothing is faked).
  */
-static void pl_crypto_checks(struct pipeline *pl, const struct iso_msg *m, struct pl_crypto *out)
+static void pl_crypto_checks(struct pipeline *pl, const struct pl_req *r, const struct iso_msg *m,
+                             struct pl_crypto *out)
 {
-    (void)pl;
-    (void)m;
+    struct keyset *ks = keyset_holder_get(&pl->keys);
+    const struct cg_config *cfg = server_config(pl->srv);
+
     out->pin = out->cvv = out->cvv2 = out->arqc = "absent";
     out->atc = -1;
+    if (ks == NULL)
+        return;
+    out->cvv2 = cardchk_cvv2(ks, cfg->keys_cvk, m, r->pan, r->expiry);
+    keyset_unref(ks);
 }
 
 /* Copy the echoed fields of m into r; false when they do not fit. */
@@ -1057,7 +1066,7 @@ static int parse_request(struct pipeline *pl, struct pl_req *r, const struct iso
     vcopy(r->advice_code, sizeof(r->advice_code), iso_get(m, 39));
     if (strcmp(r->kind, "standin") != 0)
         r->advice_code[0] = '\0';
-    pl_crypto_checks(pl, m, &r->cr);
+    pl_crypto_checks(pl, r, m, &r->cr);
     return 0;
 }
 
@@ -1183,8 +1192,9 @@ struct pipeline *pipeline_new(struct event_base *base, struct server *srv)
     TAILQ_INIT(&pl->timers2);
     TAILQ_INIT(&pl->sendq);
     TAILQ_INIT(&pl->retry);
+    keyset_holder_init(&pl->keys);
     int keyrc = load_pan_key(pl, cfg);
-    if (keyrc < 0)
+    if (keyrc < 0 || cardchk_keys_load(&pl->keys, cfg) < 0)
         goto fail;
     pl->nslots = cfg->max_requests;
     pl->slots = calloc(pl->nslots, sizeof(*pl->slots));
@@ -1241,15 +1251,32 @@ fail:
     if (pl->audit != NULL)
         audit_writer_abandon(pl->audit);
     OPENSSL_cleanse(pl->pan_key, sizeof(pl->pan_key));
+    keyset_holder_destroy(&pl->keys);
     free(pl->slots);
     free(pl);
     return NULL;
+}
+
+/*
+ * Lifecycle events: after a configuration reload (SIGHUP) the key store is
+ * loaded again and swapped in whole; when it cannot be loaded the old keys
+ * keep serving.
+ */
+static void event_cb(void *arg, const char *who, const char *event, const char *detail)
+{
+    struct pipeline *pl = arg;
+    (void)detail;
+    if (strcmp(who, "server") != 0 || strcmp(event, "reloaded") != 0)
+        return;
+    if (cardchk_keys_load(&pl->keys, server_config(pl->srv)) < 0)
+        log_warnx("keys: reload refused; the old keys keep serving");
 }
 
 void pipeline_hooks(struct pipeline *pl, struct server_hooks *out)
 {
     memset(out, 0, sizeof(*out));
     out->dispatch = dispatch_cb;
+    out->event = event_cb;
     out->arg = pl;
 }
 
@@ -1274,6 +1301,7 @@ void pipeline_free(struct pipeline *pl)
             log_warnx("audit: final records not written");
     }
     OPENSSL_cleanse(pl->pan_key, sizeof(pl->pan_key));
+    keyset_holder_destroy(&pl->keys);
     OPENSSL_cleanse(pl->slots, sizeof(*pl->slots) * pl->nslots);
     free(pl->slots);
     free(pl);

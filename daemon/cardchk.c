@@ -1,0 +1,133 @@
+/*
+ * cardchk.c - card checks with the key store's keys (see cardchk.h).
+ */
+#include "daemon/cardchk.h"
+
+#include "common/log.h"
+#include "crypto/cvv.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cardchk_keys_load(struct keyset_holder *h, const struct cg_config *cfg)
+{
+    uint8_t mk[KS_MASTER_LEN];
+    char err[256];
+    struct keyset *ks;
+
+    if (cfg->keys_file[0] == '\0')
+        return 1;
+    char credpath[4400];
+    const char *master = cfg->master_key_file;
+    if (master[0] == '\0') {
+        /* a systemd credential: $CREDENTIALS_DIRECTORY/NAME */
+        const char *dir = getenv("CREDENTIALS_DIRECTORY");
+        if (dir == NULL || dir[0] == '\0') {
+            log_warnx("keys: master_key_credential %s: $CREDENTIALS_DIRECTORY is not set",
+                      cfg->master_key_credential);
+            return -1;
+        }
+        snprintf(credpath, sizeof(credpath), "%s/%s", dir, cfg->master_key_credential);
+        master = credpath;
+    }
+    if (crypto_init(err, sizeof(err)) != 0) {
+        log_warnx("keys: %s", err);
+        return -1;
+    }
+    if (ks_master_load(master, mk, err, sizeof(err)) != 0) {
+        OPENSSL_cleanse(mk, sizeof(mk));
+        log_warnx("keys: master key: %s", err);
+        return -1;
+    }
+    ks = keyset_load(cfg->keys_file, mk, err, sizeof(err));
+    OPENSSL_cleanse(mk, sizeof(mk));
+    if (ks == NULL) {
+        log_warnx("keys: %s: %s", cfg->keys_file, err);
+        return -1;
+    }
+    if (cfg->keys_cvk[0] != '\0' &&
+        keyset_get(ks, cfg->keys_cvk, KS_CVK, KS_U_CVV, err, sizeof(err)) == NULL) {
+        log_warnx("keys: %s: [keys] cvk: %s", cfg->keys_file, err);
+        keyset_unref(ks);
+        return -1;
+    }
+    log_info("keys: %zu key%s loaded from %s", ks->n, ks->n == 1 ? "" : "s", cfg->keys_file);
+    keyset_holder_swap(h, ks);
+    return 0;
+}
+
+static bool all_digits(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+    }
+    return true;
+}
+
+int cardchk_find_cvv2(const struct iso_msg *m, char out[4])
+{
+    const struct iso_view *v = iso_get(m, 48);
+    size_t off = 0;
+
+    out[0] = '\0';
+    if (v == NULL)
+        return 0;
+    while (off + 4 <= v->len) {
+        const uint8_t *p = v->p + off;
+        if (!all_digits(p, 4))
+            return 0;
+        size_t len = (size_t)(p[2] - '0') * 10 + (size_t)(p[3] - '0');
+        if (off + 4 + len > v->len)
+            return 0;
+        if (p[0] == '9' && p[1] == '2') {
+            if (len != 3 || !all_digits(p + 4, 3))
+                return -1;
+            memcpy(out, p + 4, 3);
+            out[3] = '\0';
+            return 1;
+        }
+        off += 4 + len;
+    }
+    return 0;
+}
+
+const char *cardchk_cvv2(const struct keyset *ks, const char *cvk_name, const struct iso_msg *m,
+                         const char *pan, const char *expiry)
+{
+    char value[4], err[128];
+    const struct ks_key *cvk;
+    const char *res;
+
+    if (ks == NULL || cvk_name == NULL || cvk_name[0] == '\0')
+        return "absent";
+    int found = cardchk_find_cvv2(m, value);
+    if (found == 0)
+        return "absent";
+    if (found < 0 || pan[0] == '\0' || strlen(expiry) != 4)
+        return "wrong";
+    cvk = keyset_get(ks, cvk_name, KS_CVK, KS_U_CVV, err, sizeof(err));
+    if (cvk == NULL) {
+        /* checked at load; a set without it is a configuration error */
+        log_warnx("cvv2 not checked: %s", err);
+        OPENSSL_cleanse(value, sizeof(value));
+        return "absent";
+    }
+    enum cvv_status st =
+        cvv_verify(CVV_CVV2, cvk->key, cvk->len, pan, strlen(pan), expiry, NULL, value);
+    OPENSSL_cleanse(value, sizeof(value));
+    switch (st) {
+    case CVV_OK:
+        res = "ok";
+        break;
+    case CVV_UNAVAILABLE:
+        res = "absent";
+        break;
+    default:
+        res = "wrong";
+        break;
+    }
+    return res;
+}

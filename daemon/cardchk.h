@@ -1,0 +1,48 @@
+/*
+ * cardchk.h - the card checks the pipeline runs before the database step,
+ * with the working keys of the key store:
+ *
+ *   cardchk_keys_load(&holder, cfg)      start-up and every reload ([keys])
+ *   ks = keyset_holder_get(&holder)      per request
+ *   cardchk_cvv2(ks, cfg->keys_cvk, m, pan, expiry)   -> "ok"/"wrong"/"absent"
+ *   keyset_unref(ks)
+ *
+ * CVV2 travels in field 48 as subelements "TTLL<value>" (2-digit tag,
+ * 2-digit length; the simulator's layout, tools/sim/msg.c): tag 92.
+ * Nothing here logs a PAN, a CVV2 or key material.
+ */
+#ifndef CARDGATE_DAEMON_CARDCHK_H
+#define CARDGATE_DAEMON_CARDCHK_H
+
+#include "crypto/keystore.h"
+#include "daemon/config.h"
+#include "iso8583/iso8583.h"
+
+/*
+ * Load the key store of cfg's [keys] (master key file or credential), check
+ * that every key the configuration names (cvk) is present with the right
+ * type and usage, and swap it into h.  Returns 0 when swapped in, 1 when no
+ * key store is configured (h untouched), -1 with the reason logged (h
+ * untouched: the old keys keep serving).
+ */
+int cardchk_keys_load(struct keyset_holder *h, const struct cg_config *cfg)
+    __attribute__((warn_unused_result));
+
+/*
+ * Find the CVV2 in field 48 (subelement 92) of m into out[4].  Returns 1
+ * when found and 3 digits, 0 when there is none (no field 48, no subelement
+ * 92, or a field 48 not in the TTLL layout), -1 when subelement 92 is
+ * present but not 3 digits.
+ */
+int cardchk_find_cvv2(const struct iso_msg *m, char out[4]) __attribute__((warn_unused_result));
+
+/*
+ * The CVV2 result for auth_request.cvv2_result: "absent" when m carries no
+ * CVV2, or no key set / no cvk name is configured; otherwise "ok" or
+ * "wrong" (a malformed CVV2, a missing expiry or PAN count as wrong).
+ * pan: digits (NUL-terminated); expiry: YYMM or "".
+ */
+const char *cardchk_cvv2(const struct keyset *ks, const char *cvk_name, const struct iso_msg *m,
+                         const char *pan, const char *expiry);
+
+#endif

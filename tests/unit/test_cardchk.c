@@ -1,0 +1,124 @@
+/*
+ * test_cardchk.c - daemon/cardchk.c: CVV2 from field 48 subelement 92 and
+ * its result for auth_request, table-driven from tests/data/cardchk/cvv2.txt
+ * (one cmocka test per line, named by the line), with a key set built in
+ * memory (a CVK and, to check the type guard, a PVK).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "crypto/keystore.h"
+#include "daemon/cardchk.h"
+#include "iso8583/iso8583.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DATA    "tests/data/cardchk/cvv2.txt"
+#define MAXCASE 64
+
+struct tcase {
+    char name[128];
+    char f48[64], pan[24], expiry[8], cvk[32], result[8];
+    int find;
+};
+
+static struct tcase cases[MAXCASE];
+static size_t ncases;
+static struct keyset *ks;
+
+static void put_key(const char *name, enum ks_type t, const char *hex)
+{
+    struct ks_key k;
+    char err[128];
+    memset(&k, 0, sizeof(k));
+    snprintf(k.name, sizeof(k.name), "%s", name);
+    k.type = t;
+    k.usage = ks_default_usage(t);
+    k.alg = KS_ALG_TDES;
+    k.version = 1;
+    k.len = (size_t)util_hex_decode(hex, k.key, sizeof(k.key));
+    if (keyset_put(ks, &k, err, sizeof(err)) != 0)
+        fail_msg("keyset_put %s: %s", name, err);
+}
+
+static void run_case(void **state)
+{
+    const struct tcase *c = *state;
+    struct iso_msg m;
+    char v[4];
+
+    iso_msg_init(&m);
+    if (strcmp(c->f48, "-") != 0)
+        assert_int_equal(iso_set(&m, 48, c->f48, strlen(c->f48)), 0);
+    assert_int_equal(cardchk_find_cvv2(&m, v), c->find);
+    if (c->find == 1)
+        assert_int_equal(strlen(v), 3);
+    const char *exp = strcmp(c->expiry, "-") == 0 ? "" : c->expiry;
+    const char *cvk = strcmp(c->cvk, "-") == 0 ? "" : c->cvk;
+    assert_string_equal(cardchk_cvv2(ks, cvk, &m, c->pan, exp), c->result);
+    /* without a key set nothing is checked */
+    assert_string_equal(cardchk_cvv2(NULL, cvk, &m, c->pan, exp), "absent");
+}
+
+static int setup(void **state)
+{
+    char err[128];
+    (void)state;
+    if (crypto_init(err, sizeof(err)) != 0)
+        return -1;
+    ks = keyset_new();
+    put_key("cvk1", KS_CVK, "0123456789ABCDEFFEDCBA9876543210");
+    put_key("pvk1", KS_PVK, "0123456789ABCDEFFEDCBA9876543210");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    keyset_unref(ks);
+    return 0;
+}
+
+static void load_cases(void)
+{
+    FILE *f = fopen(DATA, "r");
+    char line[512];
+    unsigned lineno = 0;
+    if (f == NULL) {
+        fprintf(stderr, "cannot open %s\n", DATA);
+        exit(1);
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        struct tcase *c = &cases[ncases];
+        if (ncases == MAXCASE || sscanf(line, "%63s | %23s | %7s | %31s | %d | %7s", c->f48, c->pan,
+                                        c->expiry, c->cvk, &c->find, c->result) != 6) {
+            fprintf(stderr, "%s:%u: malformed line\n", DATA, lineno);
+            exit(1);
+        }
+        char res[8];
+        memcpy(res, c->result, sizeof(res));
+        snprintf(c->name, sizeof(c->name), "%s:%u %s", DATA, lineno, res);
+        ncases++;
+    }
+    fclose(f);
+}
+
+int main(void)
+{
+    static struct CMUnitTest tests[MAXCASE];
+    load_cases();
+    for (size_t i = 0; i < ncases; i++) {
+        tests[i] = (struct CMUnitTest){cases[i].name, run_case, NULL, NULL, &cases[i]};
+    }
+    return _cmocka_run_group_tests("cardchk", tests, ncases, setup, teardown);
+}
