@@ -1,0 +1,317 @@
+/*
+ * test_e2e_crypto.c - cardgated's card checks end to end: a key store made
+ * with cardgatectl key (a PAN-hash key and a CVK imported from two
+ * components), the demo data seeded through it, [keys] cvk configured, and
+ * requests over the wire (ascii87, len2):
+ *
+ *   - a card-not-present purchase with the right CVV2 (field 48 "9203DDD") -> 00
+ *   - the same with a wrong CVV2 -> N7 (rule cvv2.wrong), and no CVV2 -> 00
+ *   - SIGHUP: the key store is loaded again, the checks keep working
+ *   - afterwards the daemon log, the audit log (cardgatectl audit dump) and
+ *     every table (pg_dump --data-only) hold none of the test PANs, the
+ *     CVV2 subelements sent or the key material in clear.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "tests/lib/capture.h"
+#include "tests/lib/cgdtest.h"
+#include "tests/lib/pgtest.h"
+#include "tests/lib/runprog.h"
+#include "tools/sim/cards.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The CVK and the two components it is imported from (test keys only). */
+#define CVK_HEX "0123456789ABCDEFFEDCBA9876543210"
+#define CVK_C1  "1032547698BADCFEEFCDAB8967452301"
+#define CVK_C2  "11111111111111111111111111111111"
+
+static struct pgtest pg;
+static PGconn *conn;
+static struct cgd d;
+static struct sim_cards cards;
+static char store[400], master[400], cardsfile[400];
+static unsigned stan_seq = 500;
+/* what was sent, for the clear-text search at the end */
+static char sent48[8][16];
+static unsigned nsent48;
+
+static const struct sim_card *card(const char *want)
+{
+    const struct sim_card *c = sim_cards_find(&cards, want);
+    if (c == NULL)
+        fail_msg("no demo card labelled %s", want);
+    return c;
+}
+
+/* Run cardgatectl ARGS; its first output line into out (may be NULL). */
+static int ctl(const char *args, char *out, size_t cap)
+{
+    static char o[1 << 16], e[4096];
+    int rc = runprog("cardgatectl", args, o, sizeof(o), e, sizeof(e));
+    if (rc != 0)
+        fprintf(stderr, "cardgatectl %s: %s%s\n", args, o, e);
+    if (out != NULL) {
+        size_t n = strcspn(o, "\n");
+        if (n >= cap)
+            n = cap - 1;
+        memcpy(out, o, n);
+        out[n] = '\0';
+    }
+    return rc;
+}
+
+/* The CVV2 of card c under the CVK (service code 000) into out[4]. */
+static void cvv2_of(const struct sim_card *c, char out[4])
+{
+    char args[300], line[64];
+    snprintf(args, sizeof(args),
+             "crypto cvv --pan %s --expiry %s --service-code 000 --cvk " CVK_HEX, c->pan,
+             c->expiry);
+    assert_int_equal(ctl(args, line, sizeof(line)), 0);
+    assert_int_equal(strlen(line), 3);
+    memcpy(out, line, 4);
+}
+
+/* A keyed card-not-present 0100 purchase with field 48 (NULL: none); field 39 into rc. */
+static void purchase(int fd, const struct sim_card *c, const char *f48, char rc[4])
+{
+    char f2[32], f4[32], f7[16], f11[16], f14[16], f37[20], f48kv[32], f49[8], stan[8];
+    const char *kv[24];
+    size_t n = 0;
+    uint8_t buf[1024];
+
+    stan_seq++;
+    snprintf(f2, sizeof(f2), "2=%s", c->pan);
+    kv[n++] = f2;
+    kv[n++] = "3=000000";
+    snprintf(f4, sizeof(f4), "4=%012d", 700);
+    kv[n++] = f4;
+    snprintf(f7, sizeof(f7), "7=1122%06u", stan_seq);
+    kv[n++] = f7;
+    snprintf(f11, sizeof(f11), "11=%06u", stan_seq);
+    kv[n++] = f11;
+    kv[n++] = "12=101010";
+    kv[n++] = "13=1122";
+    snprintf(f14, sizeof(f14), "14=%s", c->expiry);
+    kv[n++] = f14;
+    kv[n++] = "18=5411";
+    kv[n++] = "19=276";
+    kv[n++] = "22=010";
+    kv[n++] = "32=123456";
+    snprintf(f37, sizeof(f37), "37=CRY%09u", stan_seq);
+    kv[n++] = f37;
+    kv[n++] = "41=TERM0001";
+    kv[n++] = "42=MERCHANT0000001";
+    if (f48 != NULL) {
+        snprintf(f48kv, sizeof(f48kv), "48=%s", f48);
+        kv[n++] = f48kv;
+        if (nsent48 < 8)
+            snprintf(sent48[nsent48++], sizeof(sent48[0]), "%s", f48);
+    }
+    snprintf(f49, sizeof(f49), "49=%s", c->currency[0] ? c->currency : "978");
+    kv[n++] = f49;
+    kv[n] = NULL;
+    long len = cgd_buildv(buf, sizeof(buf), "0100", kv);
+    assert_true(len > 0);
+    assert_int_equal(cgd_send_frame(fd, buf, (size_t)len), 0);
+    len = cgd_recv_frame(fd, buf, sizeof(buf));
+    if (len <= 0) {
+        cgd_dump_log(&d);
+        fail_msg("no answer");
+    }
+    assert_int_equal(cgd_field(buf, (size_t)len, 39, rc, 4), 0);
+    assert_int_equal(cgd_field(buf, (size_t)len, 11, stan, sizeof(stan)), 0);
+    assert_int_equal(strtoul(stan, NULL, 10), stan_seq);
+}
+
+static void test_cvv2(void **state)
+{
+    (void)state;
+    const struct sim_card *c = card("approved");
+    char cvv2[4], f48[16], rc[4];
+    int fd = cgd_connect(d.port[0]);
+    assert_true(fd >= 0);
+
+    cvv2_of(c, cvv2);
+    snprintf(f48, sizeof(f48), "9203%s", cvv2);
+    purchase(fd, c, f48, rc);
+    assert_string_equal(rc, "00");
+
+    /* one digit off */
+    snprintf(f48, sizeof(f48), "9203%c%c%c", cvv2[0], cvv2[1], cvv2[2] == '9' ? '0' : cvv2[2] + 1);
+    purchase(fd, c, f48, rc);
+    assert_string_equal(rc, "N7");
+    char *rule = pgtest_scalar(conn, "SELECT rule FROM authorizations ORDER BY id DESC LIMIT 1");
+    assert_non_null(rule);
+    assert_string_equal(rule, "cvv2.wrong");
+    free(rule);
+
+    /* subelement 92 malformed (2 digits) -> wrong */
+    purchase(fd, c, "920212", rc);
+    assert_string_equal(rc, "N7");
+
+    /* no CVV2 at all: not checked */
+    purchase(fd, c, NULL, rc);
+    assert_string_equal(rc, "00");
+    close(fd);
+}
+
+static void test_reload(void **state)
+{
+    (void)state;
+    const struct sim_card *c = card("approved");
+    char cvv2[4], f48[16], rc[4];
+    int before = cgd_log_count(&d, "keys: 2 keys loaded");
+
+    assert_int_equal(kill(d.pid, SIGHUP), 0);
+    for (int i = 0; i < 50 && cgd_log_count(&d, "keys: 2 keys loaded") == before; i++)
+        usleep(100 * 1000);
+    assert_int_equal(cgd_log_count(&d, "keys: 2 keys loaded"), before + 1);
+    int fd = cgd_connect(d.port[0]);
+    assert_true(fd >= 0);
+    cvv2_of(c, cvv2);
+    snprintf(f48, sizeof(f48), "9203%c%c%c", cvv2[0], cvv2[1], cvv2[2] == '0' ? '9' : cvv2[2] - 1);
+    purchase(fd, c, f48, rc);
+    assert_string_equal(rc, "N7");
+    snprintf(f48, sizeof(f48), "9203%s", cvv2);
+    purchase(fd, c, f48, rc);
+    assert_string_equal(rc, "00");
+    close(fd);
+}
+
+/* needle must not occur in hay (named what for the message, never printed). */
+static void absent(const char *hay, const char *needle, const char *where, const char *what)
+{
+    if (strstr(hay, needle) != NULL)
+        fail_msg("%s found in clear in %s", what, where);
+}
+
+static void search_all(const char *hay, const char *where)
+{
+    char mk[80] = "";
+    size_t len;
+    char *m = util_read_file(master, 4096, &len);
+    if (m != NULL) {
+        snprintf(mk, sizeof(mk), "%.64s", m);
+        free(m);
+    }
+    for (size_t i = 0; i < cards.n; i++)
+        absent(hay, cards.v[i].pan, where, "a test PAN");
+    for (unsigned i = 0; i < nsent48; i++)
+        absent(hay, sent48[i], where, "a CVV2 subelement");
+    absent(hay, CVK_HEX, where, "the CVK");
+    absent(hay, CVK_C1, where, "a CVK component");
+    absent(hay, CVK_C2, where, "a CVK component");
+    if (mk[0] != '\0')
+        absent(hay, mk, where, "the master key");
+}
+
+static void test_no_clear_text(void **state)
+{
+    (void)state;
+    static char out[4 << 20];
+    char args[600], cmd[1200];
+    size_t len;
+
+    assert_true(nsent48 >= 4);
+    /* daemon log */
+    char *log = util_read_file(d.log, 64 << 20, &len);
+    assert_non_null(log);
+    search_all(log, "the daemon log");
+    free(log);
+    /* audit log */
+    snprintf(args, sizeof(args), "audit dump --dir %s/audit --json", d.dir);
+    static char err[4096];
+    assert_int_equal(runprog("cardgatectl", args, out, sizeof(out), err, sizeof(err)), 0);
+    assert_true(strlen(out) > 100);
+    search_all(out, "the audit log");
+    /* every table */
+    snprintf(cmd, sizeof(cmd), "/usr/lib/postgresql/15/bin/pg_dump --data-only -d '%s' 2>&1",
+             pg.conninfo);
+    assert_int_equal(test_capture(cmd, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "COPY "));
+    search_all(out, "the database (pg_dump)");
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char args[1400], e[200];
+
+    if (pgtest_start(&pg, 0) != 0)
+        return -1;
+    conn = pgtest_connect(&pg);
+    if (conn == NULL || cgd_init(&d) != 0)
+        return -1;
+    snprintf(store, sizeof(store), "%s/keys", d.dir);
+    snprintf(master, sizeof(master), "%s/master.key", d.dir);
+    snprintf(cardsfile, sizeof(cardsfile), "%s/cards.json", d.dir);
+    setenv("CARDGATE_KEYSTORE", store, 1);
+    setenv("CARDGATE_MASTER_KEY", master, 1);
+    unsetenv("CARDGATE_PAN_KEY_FILE");
+    char k1[16], k2[16];
+    if (ctl("key init-master --master $CARDGATE_MASTER_KEY", NULL, 0) != 0 ||
+        ctl("key generate --name pan --type pan-hash", NULL, 0) != 0 ||
+        ctl("crypto kcv --key " CVK_C1, k1, sizeof(k1)) != 0 ||
+        ctl("crypto kcv --key " CVK_C2, k2, sizeof(k2)) != 0)
+        return -1;
+    snprintf(args, sizeof(args),
+             "key import --name cvk1 --type cvk --component " CVK_C1 " --component-kcv %s"
+             " --component " CVK_C2 " --component-kcv %s",
+             k1, k2);
+    if (ctl(args, NULL, 0) != 0)
+        return -1;
+    snprintf(args, sizeof(args), "demo seed --out %s", cardsfile);
+    if (ctl(args, NULL, 0) != 0)
+        return -1;
+    if (sim_cards_load(cardsfile, &cards, e, sizeof(e)) != 0) {
+        fprintf(stderr, "%s\n", e);
+        return -1;
+    }
+    if (cgd_write_conf(&d,
+                       "[daemon]\nmax_requests = 64\n"
+                       "[database]\npool_size = 1\n"
+                       "[listener main]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
+                       "[keys]\nfile = %s\nmaster_key_file = %s\ncvk = cvk1\n"
+                       "[audit]\ndir = %s/audit\nfsync = none\n",
+                       d.port[0], store, master, d.dir) != 0)
+        return -1;
+    if (cgd_start(&d, NULL) != 0)
+        return -1;
+    return cgd_log_wait(&d, "database connection ready", 5000) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    int rc = 0;
+    if (d.pid > 0 && cgd_signal_wait(&d, SIGTERM) != 0)
+        rc = -1;
+    cgd_cleanup(&d);
+    sim_cards_free(&cards);
+    if (conn != NULL)
+        PQfinish(conn);
+    pgtest_stop(&pg);
+    return rc;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cvv2),
+        cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_no_clear_text),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
