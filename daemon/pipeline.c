@@ -1135,7 +1135,8 @@ static int dispatch_cb(void *arg, struct link *l, const struct link_frame *f)
 /* ---- life cycle ---------------------------------------------------------- */
 
 /*
- * The PAN-hash key: key store, else pan_key_file / $CARDGATE_PAN_KEY_FILE.
+ * The PAN-hash key: pan_key_file when given (also next to a key store),
+ * else the key store's, else $CARDGATE_PAN_KEY_FILE.
  * Returns 0, -1 when a configured key cannot be loaded, 1 when none is
  * configured at all.
  */
@@ -1144,7 +1145,7 @@ static int load_pan_key(struct pipeline *pl, const struct cg_config *cfg)
     char err[256];
     const char *path = cfg->pan_key_file[0] ? cfg->pan_key_file : getenv("CARDGATE_PAN_KEY_FILE");
 
-    if (cfg->keys_file[0] != '\0') {
+    if (cfg->keys_file[0] != '\0' && cfg->pan_key_file[0] == '\0') {
         const char *master =
             cfg->master_key_file[0] ? cfg->master_key_file : cfg->master_key_credential;
         if (keystore_pan_hash_key(cfg->keys_file, master, pl->pan_key, &pl->pan_key_len, err,

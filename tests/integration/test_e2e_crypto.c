@@ -25,6 +25,7 @@
 #include "tests/lib/runprog.h"
 #include "tools/sim/cards.h"
 
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,7 @@ static void test_cvv2(void **state)
     assert_true(fd >= 0);
 
     cvv2_of(c, cvv2);
+    assert_string_equal(c->cvv2, cvv2); /* demo seed computed it under the CVK */
     snprintf(f48, sizeof(f48), "9203%s", cvv2);
     purchase(fd, c, f48, rc);
     assert_string_equal(rc, "00");
@@ -165,6 +167,28 @@ static void test_cvv2(void **state)
     purchase(fd, c, NULL, rc);
     assert_string_equal(rc, "00");
     close(fd);
+}
+
+/* cardgatectl card issue with $CARDGATE_CVK: the CVV2 it prints is the CVK's. */
+static void test_card_issue_cvv2(void **state)
+{
+    (void)state;
+    char args[300], line[512], cvv2[4];
+    struct sim_card c;
+    char *acct = pgtest_scalar(conn, "SELECT min(id) FROM accounts WHERE kind = 'wallet'");
+    assert_non_null(acct);
+    snprintf(args, sizeof(args), "card issue --account %s --json", acct);
+    free(acct);
+    assert_int_equal(ctl(args, line, sizeof(line)), 0);
+    memset(&c, 0, sizeof(c));
+    const char *p = strstr(line, "\"pan\":\""), *e = strstr(line, "\"expiry\":\""),
+               *v = strstr(line, "\"cvv2\":\"");
+    assert_true(p != NULL && e != NULL && v != NULL);
+    snprintf(c.pan, sizeof(c.pan), "%.*s", (int)strcspn(p + 7, "\""), p + 7);
+    snprintf(c.expiry, sizeof(c.expiry), "%.4s", e + 10);
+    cvv2_of(&c, cvv2);
+    assert_int_equal(strncmp(v + 8, cvv2, 3), 0);
+    OPENSSL_cleanse(line, sizeof(line));
 }
 
 static void test_reload(void **state)
@@ -272,6 +296,7 @@ static int group_setup(void **state)
              k1, k2);
     if (ctl(args, NULL, 0) != 0)
         return -1;
+    setenv("CARDGATE_CVK", "cvk1", 1); /* CVV2s under the CVK, not random */
     snprintf(args, sizeof(args), "demo seed --out %s", cardsfile);
     if (ctl(args, NULL, 0) != 0)
         return -1;
@@ -310,6 +335,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cvv2),
+        cmocka_unit_test(test_card_issue_cvv2),
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_no_clear_text),
     };

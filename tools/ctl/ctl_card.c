@@ -12,6 +12,7 @@
 #include "tools/ctl/ctl_card.h"
 
 #include "common/util.h"
+#include "crypto/cvv.h"
 #include "crypto/keystore.h"
 #include "tools/ctl/ctl.h"
 #include "tools/ctl/ctl_out.h"
@@ -76,6 +77,39 @@ int ctl_pan_key_load(const char *path, uint8_t key[CTL_PAN_KEY_BYTES])
     return 0;
 }
 
+int ctl_cvk_load(uint8_t key[KS_KEY_MAX], size_t *len)
+{
+    const char *name = getenv("CARDGATE_CVK"), *store = getenv("CARDGATE_KEYSTORE");
+    uint8_t mk[KS_MASTER_LEN];
+    char err[300];
+
+    if (name == NULL || name[0] == '\0')
+        return 1;
+    if (store == NULL || store[0] == '\0') {
+        fprintf(stderr, "cardgatectl: CARDGATE_CVK needs CARDGATE_KEYSTORE\n");
+        return -1;
+    }
+    if (crypto_init(err, sizeof(err)) != 0 ||
+        ks_master_load(getenv("CARDGATE_MASTER_KEY"), mk, err, sizeof(err)) != 0) {
+        OPENSSL_cleanse(mk, sizeof(mk));
+        fprintf(stderr, "cardgatectl: CVK: %s\n", err);
+        return -1;
+    }
+    struct keyset *ks = keyset_load(store, mk, err, sizeof(err));
+    OPENSSL_cleanse(mk, sizeof(mk));
+    const struct ks_key *k =
+        ks != NULL ? keyset_get(ks, name, KS_CVK, KS_U_CVV, err, sizeof(err)) : NULL;
+    if (k == NULL) {
+        fprintf(stderr, "cardgatectl: CVK %s: %s\n", name, err);
+        keyset_unref(ks);
+        return -1;
+    }
+    memcpy(key, k->key, k->len);
+    *len = k->len;
+    keyset_unref(ks);
+    return 0;
+}
+
 /* n uniformly random decimal digits into out (no terminator). */
 static int random_digits(char *out, size_t n)
 {
@@ -126,6 +160,11 @@ int ctl_card_issue(PGconn *c, const uint8_t key[CTL_PAN_KEY_BYTES],
         }
         out->cvv2[3] = '\0';
         out->pan[panlen - 1] = pan_luhn_digit(out->pan, panlen - 1);
+        if (spec->cvk != NULL && cvv_compute(spec->cvk, spec->cvk_len, out->pan, panlen,
+                                             out->expiry, "000", out->cvv2) != 0) {
+            fprintf(stderr, "cardgatectl card issue: cannot compute the CVV2 under the CVK\n");
+            return -1;
+        }
         if (pan_hash_hex(key, CTL_PAN_KEY_BYTES, out->pan, panlen, hash) != 0) {
             fprintf(stderr, "cardgatectl card issue: cannot hash the PAN\n");
             return -1;
@@ -221,13 +260,22 @@ static int card_issue(const struct ctl_args *a)
     }
     if (ctl_pan_key_load(a->pan_key_file, key) != 0)
         return 1;
+    uint8_t cvk[KS_KEY_MAX];
+    int cvkrc = ctl_cvk_load(cvk, &spec.cvk_len);
+    if (cvkrc < 0) {
+        OPENSSL_cleanse(key, sizeof(key));
+        return 1;
+    }
+    spec.cvk = cvkrc == 0 ? cvk : NULL;
     PGconn *c = ctl_begin(a->db);
     if (c == NULL) {
         OPENSSL_cleanse(key, sizeof(key));
+        OPENSSL_cleanse(cvk, sizeof(cvk));
         return 1;
     }
     int rc = ctl_card_issue(c, key, &spec, &card);
     OPENSSL_cleanse(key, sizeof(key));
+    OPENSSL_cleanse(cvk, sizeof(cvk));
     if (rc != 0) {
         ctl_rollback_close(c);
         OPENSSL_cleanse(&card, sizeof(card));
@@ -319,6 +367,8 @@ static void usage(FILE *out)
             "       cardgatectl card freeze|unfreeze|activate|block|close|lost|stolen --card ID\n"
             "       cardgatectl card show --card ID\n"
             "  The PAN-hash key: --pan-key-file or $CARDGATE_PAN_KEY_FILE (64 hex characters).\n"
+            "  CVV2: computed under the key store's CVK named by $CARDGATE_CVK (with\n"
+            "  $CARDGATE_KEYSTORE, $CARDGATE_MASTER_KEY), else random.\n"
             "  Common options: --db CONNINFO (else the PG* environment), --json.\n");
 }
 

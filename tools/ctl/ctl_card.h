@@ -5,6 +5,7 @@
 #ifndef CARDGATE_TOOLS_CTL_CARD_H
 #define CARDGATE_TOOLS_CTL_CARD_H
 
+#include "crypto/keystore.h"
 #include "crypto/pan.h"
 
 #include <libpq-fe.h>
@@ -21,6 +22,15 @@
 int ctl_pan_key_load(const char *path, uint8_t key[CTL_PAN_KEY_BYTES])
     __attribute__((warn_unused_result));
 
+/*
+ * The issuer's CVK for CVV2 at issue: the key-store entry named by
+ * $CARDGATE_CVK (type cvk, usage cvv) in $CARDGATE_KEYSTORE under
+ * $CARDGATE_MASTER_KEY.  Returns 0 with the key in key/len (the caller wipes
+ * it), 1 when $CARDGATE_CVK is not set (CVV2s are then random), -1 with the
+ * reason on stderr (never the key).
+ */
+int ctl_cvk_load(uint8_t key[KS_KEY_MAX], size_t *len) __attribute__((warn_unused_result));
+
 struct ctl_card_spec {
     const char *account, *cardholder; /* ids as text; cardholder may be NULL */
     const char *bin;                  /* 6..8 digits */
@@ -28,6 +38,8 @@ struct ctl_card_spec {
     const char *status;               /* "active" or "inactive" */
     int expiry_years;                 /* 1..10 */
     int64_t standin_limit;
+    const uint8_t *cvk; /* CVV2 = CVV with service code 000 under it; NULL: random */
+    size_t cvk_len;
 };
 
 struct ctl_issued_card {
@@ -38,7 +50,8 @@ struct ctl_issued_card {
 };
 
 /*
- * Generate a Luhn-valid 16-digit PAN in spec->bin, an expiry and a CVV2,
+ * Generate a Luhn-valid 16-digit PAN in spec->bin, an expiry and a CVV2
+ * (computed under spec->cvk when given, else random),
  * and insert the card (keyed hash, BIN, last four, expiry) in c's current
  * transaction.  The caller shows the PAN and CVV2 once and wipes *out with
  * OPENSSL_cleanse.  0, or -1 with a message on stderr.

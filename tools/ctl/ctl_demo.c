@@ -129,9 +129,16 @@ static int demo_seed(const struct ctl_args *a)
     struct ctl_issued_card cards[UTIL_NELEM(demo_cards)];
     int rc = 1;
 
+    uint8_t cvk[KS_KEY_MAX];
+    size_t cvk_len = 0;
     memset(cards, 0, sizeof(cards));
     if (ctl_pan_key_load(a->pan_key_file, key) != 0)
         return 1;
+    int cvkrc = ctl_cvk_load(cvk, &cvk_len); /* $CARDGATE_CVK: CVV2s under the CVK */
+    if (cvkrc < 0) {
+        OPENSSL_cleanse(key, sizeof(key));
+        return 1;
+    }
     PGconn *c = ctl_begin(a->db);
     if (c == NULL)
         goto out;
@@ -151,6 +158,8 @@ static int demo_seed(const struct ctl_args *a)
             .status = "active",
             .expiry_years = 3,
             .standin_limit = 5000,
+            .cvk = cvkrc == 0 ? cvk : NULL,
+            .cvk_len = cvk_len,
         };
         char id[24];
         if (ctl_card_issue(c, key, &spec, &cards[i]) != 0) {
@@ -187,6 +196,7 @@ static int demo_seed(const struct ctl_args *a)
     rc = 0;
 out:
     OPENSSL_cleanse(key, sizeof(key));
+    OPENSSL_cleanse(cvk, sizeof(cvk));
     OPENSSL_cleanse(cards, sizeof(cards));
     return rc;
 }
