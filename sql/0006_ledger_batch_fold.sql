@@ -1,4 +1,4 @@
--- 0005_ledger_batch_fold.sql - authorize_batch reads each card once (same answers).
+-- 0006_ledger_batch_fold.sql - authorize_batch reads each card once (same answers).
 --
 -- Profile (bench data, 256 uniform requests per call, pg_stat_statements with
 -- track = all): the resolve query was ~52% of the function's time, the separate
@@ -116,10 +116,20 @@ BEGIN
           LEFT JOIN companies co ON co.id = ac.company_id
           LEFT JOIN LATERAL (SELECT (ctime AT TIME ZONE co.timezone)::date AS today) t ON true
           LEFT JOIN card_spend s ON s.card_id = c.id
-          LEFT JOIN authorizations d
-                 ON d.acquirer_id = coalesce(r.acquirer_id, '') AND d.stan = coalesce(r.stan, '')
-                AND d.xmit_at = coalesce(r.xmit_at, '') AND d.rrn = coalesce(r.rrn, '')
-                AND d.key_kind = CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END
+          -- the stored message this one repeats: the idempotency key, or for
+          -- a repeat advice (xx21), which carries a new field 7, the key
+          -- without the transmission time (same acquirer, STAN, RRN, kind)
+          LEFT JOIN LATERAL (
+                SELECT x.* FROM authorizations x
+                 WHERE x.acquirer_id = coalesce(r.acquirer_id, '') AND x.stan = coalesce(r.stan, '')
+                   AND x.xmit_at = coalesce(r.xmit_at, '') AND x.rrn = coalesce(r.rrn, '')
+                   AND x.key_kind = CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END
+                UNION ALL
+                SELECT y.* FROM authorizations y
+                 WHERE right(r.mti, 1) = '1' AND coalesce(r.rrn, '') <> ''
+                   AND y.acquirer_id = coalesce(r.acquirer_id, '') AND y.stan = coalesce(r.stan, '')
+                   AND y.rrn = r.rrn AND y.key_kind = CASE WHEN r.kind = 'cash' THEN 'auth' ELSE r.kind END
+                LIMIT 1) d ON true
           LEFT JOIN LATERAL (SELECT u.id FROM authorizations u
                               WHERE u.status = 'unmatched' AND r.kind IN ('auth', 'cash', 'financial')
                                 AND u.orig_acquirer_id = coalesce(r.acquirer_id, '')
