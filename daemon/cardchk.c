@@ -58,6 +58,29 @@ int cardchk_keys_load(struct keyset_holder *h, const struct cg_config *cfg)
     return 0;
 }
 
+/* The CVK named cvk_name, or NULL (logged: the load checked it, so a miss is a bug). */
+static const struct ks_key *cvk_get(const struct keyset *ks, const char *cvk_name)
+{
+    char err[128];
+    const struct ks_key *cvk = keyset_get(ks, cvk_name, KS_CVK, KS_U_CVV, err, sizeof(err));
+    if (cvk == NULL)
+        log_warnx("card verification value not checked: %s", err);
+    return cvk;
+}
+
+/* auth_request's word for a cvv_status. */
+static const char *cvv_word(enum cvv_status st)
+{
+    switch (st) {
+    case CVV_OK:
+        return "ok";
+    case CVV_UNAVAILABLE:
+        return "absent";
+    default:
+        return "wrong";
+    }
+}
+
 static bool all_digits(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -97,9 +120,8 @@ int cardchk_find_cvv2(const struct iso_msg *m, char out[4])
 const char *cardchk_cvv2(const struct keyset *ks, const char *cvk_name, const struct iso_msg *m,
                          const char *pan, const char *expiry)
 {
-    char value[4], err[128];
+    char value[4];
     const struct ks_key *cvk;
-    const char *res;
 
     if (ks == NULL || cvk_name == NULL || cvk_name[0] == '\0')
         return "absent";
@@ -108,26 +130,36 @@ const char *cardchk_cvv2(const struct keyset *ks, const char *cvk_name, const st
         return "absent";
     if (found < 0 || pan[0] == '\0' || strlen(expiry) != 4)
         return "wrong";
-    cvk = keyset_get(ks, cvk_name, KS_CVK, KS_U_CVV, err, sizeof(err));
+    cvk = cvk_get(ks, cvk_name);
     if (cvk == NULL) {
-        /* checked at load; a set without it is a configuration error */
-        log_warnx("cvv2 not checked: %s", err);
         OPENSSL_cleanse(value, sizeof(value));
         return "absent";
     }
     enum cvv_status st =
         cvv_verify(CVV_CVV2, cvk->key, cvk->len, pan, strlen(pan), expiry, NULL, value);
     OPENSSL_cleanse(value, sizeof(value));
-    switch (st) {
-    case CVV_OK:
-        res = "ok";
-        break;
-    case CVV_UNAVAILABLE:
-        res = "absent";
-        break;
-    default:
-        res = "wrong";
-        break;
-    }
-    return res;
+    return cvv_word(st);
+}
+
+const char *cardchk_cvv_track2(const struct keyset *ks, const char *cvk_name, int cvv_pos,
+                               const struct iso_msg *m)
+{
+    const struct iso_view *t2 = iso_get(m, 35), *f22 = iso_get(m, 22);
+    enum cvv_kind kind;
+
+    if (ks == NULL || cvk_name == NULL || cvk_name[0] == '\0' || cvv_pos < 0 || t2 == NULL ||
+        f22 == NULL || f22->len < 2)
+        return "absent";
+    if (memcmp(f22->p, "05", 2) == 0 || memcmp(f22->p, "07", 2) == 0)
+        kind = CVV_ICVV;
+    else if (memcmp(f22->p, "02", 2) == 0 || memcmp(f22->p, "90", 2) == 0 ||
+             memcmp(f22->p, "80", 2) == 0)
+        kind = CVV_MAGSTRIPE;
+    else
+        return "absent";
+    const struct ks_key *cvk = cvk_get(ks, cvk_name);
+    if (cvk == NULL)
+        return "absent";
+    return cvv_word(
+        cvv_verify_track2(kind, cvk->key, cvk->len, (const char *)t2->p, t2->len, (size_t)cvv_pos));
 }

@@ -45,4 +45,16 @@ int cardchk_find_cvv2(const struct iso_msg *m, char out[4]) __attribute__((warn_
 const char *cardchk_cvv2(const struct keyset *ks, const char *cvk_name, const struct iso_msg *m,
                          const char *pan, const char *expiry);
 
+/*
+ * The CVV (magstripe, field 22 "02"/"90"/"80": the track's service code) or
+ * iCVV (chip "05" or contactless EMV "07": service code 999) in field 35's
+ * discretionary data at cvv_pos, for auth_request.cvv_result.  "absent"
+ * without field 35, key set, cvk name or position (cvv_pos < 0), and for
+ * other entry modes (contactless magstripe "91" carries a dynamic CVV,
+ * keyed entry no track); "ok" or "wrong" (a malformed track counts as
+ * wrong).
+ */
+const char *cardchk_cvv_track2(const struct keyset *ks, const char *cvk_name, int cvv_pos,
+                               const struct iso_msg *m);
+
 #endif

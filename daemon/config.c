@@ -29,6 +29,7 @@ void cg_config_defaults(struct cg_config *cfg)
     cfg->db_reconnect_min_us = 100 * US_MS;
     cfg->db_reconnect_max_us = 5 * US_S;
     memcpy(cfg->standin_response, "91", 3);
+    cfg->cvv_position = -1;
     snprintf(cfg->audit_dir, sizeof(cfg->audit_dir), "/var/lib/cardgate/audit");
     cfg->audit_segment_size = 64ULL << 20;
     cfg->audit_checkpoint_interval_us = 60 * US_S;
@@ -314,6 +315,7 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
 
     /* [keys] */
     s = conf_find(f, "keys", NULL);
+    int64_t cvvpos = -1;
     if (s != NULL) {
         if (copy_str(f, s, "file", cfg->keys_file, sizeof(cfg->keys_file), err) != 0 ||
             copy_str(f, s, "master_key_file", cfg->master_key_file, sizeof(cfg->master_key_file),
@@ -322,8 +324,15 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
                      sizeof(cfg->master_key_credential), err) != 0 ||
             copy_str(f, s, "pan_key_file", cfg->pan_key_file, sizeof(cfg->pan_key_file), err) !=
                 0 ||
-            copy_str(f, s, "cvk", cfg->keys_cvk, sizeof(cfg->keys_cvk), err) != 0)
+            copy_str(f, s, "cvk", cfg->keys_cvk, sizeof(cfg->keys_cvk), err) != 0 ||
+            conf_get_int(f, s, "cvv_position", 0, 32, &cvvpos, err) != 0)
             return -1;
+        if (conf_kv_get(s, "cvv_position") != NULL) {
+            if (cfg->keys_cvk[0] == '\0')
+                return conf_fail(f, conf_kv_get(s, "cvv_position")->line, err,
+                                 "[keys] cvv_position needs cvk");
+            cfg->cvv_position = (int)cvvpos;
+        }
         bool pan_only = cfg->keys_file[0] == '\0' && cfg->pan_key_file[0] != '\0' &&
                         cfg->master_key_file[0] == '\0' && cfg->master_key_credential[0] == '\0';
         if (cfg->keys_cvk[0] != '\0' && cfg->keys_file[0] == '\0')

@@ -98,6 +98,7 @@ struct cg_config {
     char master_key_credential[256];
     char pan_key_file[4096];    /* PAN-hash key as 64 hex digits, when no key store */
     char keys_cvk[KS_NAME_CFG]; /* the issuer's CVK (CVV2 checks); "" none */
+    int cvv_position;           /* CVV/iCVV offset in track-2 discretionary data; -1 none */
 
     /* [daemon] requests: request slots preallocated by the pipeline */
     unsigned max_requests;

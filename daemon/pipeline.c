@@ -926,8 +926,8 @@ static void tick_cb(evutil_socket_t fd, short ev, void *arg)
 /*
  * The crypto checks' seam: fill PIN/CVV/CVV2/ARQC results before the
  * database step, with the key set in force (one reference for the checks).
- * CVV2 is checked (daemon/cardchk.c); PIN, CVV/iCVV and ARQC are not wired
- * yet and stay "absent" (not checked; nothing is faked).
+ * CVV2 and track-2 CVV/iCVV are checked (daemon/cardchk.c); PIN and ARQC
+ * are not wired yet and stay "absent" (not checked; nothing is faked).
  */
 static void pl_crypto_checks(struct pipeline *pl, const struct pl_req *r, const struct iso_msg *m,
                              struct pl_crypto *out)
@@ -940,6 +940,7 @@ static void pl_crypto_checks(struct pipeline *pl, const struct pl_req *r, const 
     if (ks == NULL)
         return;
     out->cvv2 = cardchk_cvv2(ks, cfg->keys_cvk, m, r->pan, r->expiry);
+    out->cvv = cardchk_cvv_track2(ks, cfg->keys_cvk, cfg->cvv_position, m);
     keyset_unref(ks);
 }
 

@@ -1,6 +1,7 @@
 /*
  * test_cardchk.c - daemon/cardchk.c: CVV2 from field 48 subelement 92 and
- * its result for auth_request, table-driven from tests/data/cardchk/cvv2.txt
+ * CVV/iCVV from track 2 (field 35, by field 22) and their results for
+ * auth_request, table-driven from tests/data/cardchk/cvv2.txt and track2.txt
  * (one cmocka test per line, named by the line), with a key set built in
  * memory (a CVK and, to check the type guard, a PVK).
  */
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #define DATA    "tests/data/cardchk/cvv2.txt"
+#define DATA_T2 "tests/data/cardchk/track2.txt"
 #define MAXCASE 64
 
 struct tcase {
@@ -31,6 +33,15 @@ struct tcase {
 
 static struct tcase cases[MAXCASE];
 static size_t ncases;
+
+struct t2case {
+    char name[128];
+    char f35[64], f22[8], cvk[32], result[8];
+    int pos;
+};
+
+static struct t2case t2cases[MAXCASE];
+static size_t nt2;
 static struct keyset *ks;
 
 static void put_key(const char *name, enum ks_type t, const char *hex)
@@ -65,6 +76,48 @@ static void run_case(void **state)
     assert_string_equal(cardchk_cvv2(ks, cvk, &m, c->pan, exp), c->result);
     /* without a key set nothing is checked */
     assert_string_equal(cardchk_cvv2(NULL, cvk, &m, c->pan, exp), "absent");
+}
+
+static void run_t2(void **state)
+{
+    const struct t2case *c = *state;
+    struct iso_msg m;
+
+    iso_msg_init(&m);
+    if (strcmp(c->f35, "-") != 0)
+        assert_int_equal(iso_set(&m, 35, c->f35, strlen(c->f35)), 0);
+    if (strcmp(c->f22, "-") != 0)
+        assert_int_equal(iso_set(&m, 22, c->f22, strlen(c->f22)), 0);
+    const char *cvk = strcmp(c->cvk, "-") == 0 ? "" : c->cvk;
+    assert_string_equal(cardchk_cvv_track2(ks, cvk, c->pos, &m), c->result);
+    assert_string_equal(cardchk_cvv_track2(NULL, cvk, c->pos, &m), "absent");
+}
+
+static void load_t2(void)
+{
+    FILE *f = fopen(DATA_T2, "r");
+    char line[512];
+    unsigned lineno = 0;
+    if (f == NULL) {
+        fprintf(stderr, "cannot open %s\n", DATA_T2);
+        exit(1);
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        struct t2case *c = &t2cases[nt2];
+        if (nt2 == MAXCASE || sscanf(line, "%63s | %7s | %d | %31s | %7s", c->f35, c->f22, &c->pos,
+                                     c->cvk, c->result) != 5) {
+            fprintf(stderr, "%s:%u: malformed line\n", DATA_T2, lineno);
+            exit(1);
+        }
+        char res[8];
+        memcpy(res, c->result, sizeof(res));
+        snprintf(c->name, sizeof(c->name), "%s:%u %s", DATA_T2, lineno, res);
+        nt2++;
+    }
+    fclose(f);
 }
 
 static int setup(void **state)
@@ -115,10 +168,13 @@ static void load_cases(void)
 
 int main(void)
 {
-    static struct CMUnitTest tests[MAXCASE];
+    static struct CMUnitTest tests[2 * MAXCASE];
+    size_t n = 0;
     load_cases();
-    for (size_t i = 0; i < ncases; i++) {
-        tests[i] = (struct CMUnitTest){cases[i].name, run_case, NULL, NULL, &cases[i]};
-    }
-    return _cmocka_run_group_tests("cardchk", tests, ncases, setup, teardown);
+    load_t2();
+    for (size_t i = 0; i < ncases; i++)
+        tests[n++] = (struct CMUnitTest){cases[i].name, run_case, NULL, NULL, &cases[i]};
+    for (size_t i = 0; i < nt2; i++)
+        tests[n++] = (struct CMUnitTest){t2cases[i].name, run_t2, NULL, NULL, &t2cases[i]};
+    return _cmocka_run_group_tests("cardchk", tests, n, setup, teardown);
 }

@@ -133,6 +133,7 @@ static void test_full_values(void **state)
     assert_int_equal(cfg->audit_fsync, 2); /* batch */
     assert_string_equal(cfg->master_key_credential, "cardgate-master");
     assert_string_equal(cfg->keys_cvk, "issuer-cvk");
+    assert_int_equal(cfg->cvv_position, 3);
     free(cfg);
 }
 
