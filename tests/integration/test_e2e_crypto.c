@@ -6,6 +6,8 @@
  *
  *   - a card-not-present purchase with the right CVV2 (field 48 "9203DDD") -> 00
  *   - the same with a wrong CVV2 -> N7 (rule cvv2.wrong), and no CVV2 -> 00
+ *   - track 2 (field 35, cvv_position 1): CVV on a swipe, iCVV on a chip
+ *     read -> 00; each other's value -> 82 (rule cvv.wrong)
  *   - SIGHUP: the key store is loaded again, the checks keep working
  *   - afterwards the daemon log, the audit log (cardgatectl audit dump) and
  *     every table (pg_dump --data-only) hold none of the test PANs, the
@@ -84,10 +86,15 @@ static void cvv2_of(const struct sim_card *c, char out[4])
     memcpy(out, line, 4);
 }
 
-/* A keyed card-not-present 0100 purchase with field 48 (NULL: none); field 39 into rc. */
-static void purchase(int fd, const struct sim_card *c, const char *f48, char rc[4])
+/*
+ * An 0100 purchase with field 22 (pos) and fields 48 and 35 (NULL: none);
+ * field 39 into rc.
+ */
+static void purchase_pos(int fd, const struct sim_card *c, const char *pos, const char *f48,
+                         const char *f35, char rc[4])
 {
-    char f2[32], f4[32], f7[16], f11[16], f14[16], f37[20], f48kv[32], f49[8], stan[8];
+    char f2[32], f4[32], f7[16], f11[16], f14[16], f22[16], f35kv[64], f37[20], f48kv[32];
+    char f49[8], stan[8];
     const char *kv[24];
     size_t n = 0;
     uint8_t buf[1024];
@@ -108,7 +115,12 @@ static void purchase(int fd, const struct sim_card *c, const char *f48, char rc[
     kv[n++] = f14;
     kv[n++] = "18=5411";
     kv[n++] = "19=276";
-    kv[n++] = "22=010";
+    snprintf(f22, sizeof(f22), "22=%s", pos);
+    kv[n++] = f22;
+    if (f35 != NULL) {
+        snprintf(f35kv, sizeof(f35kv), "35=%s", f35);
+        kv[n++] = f35kv;
+    }
     kv[n++] = "32=123456";
     snprintf(f37, sizeof(f37), "37=CRY%09u", stan_seq);
     kv[n++] = f37;
@@ -134,6 +146,58 @@ static void purchase(int fd, const struct sim_card *c, const char *f48, char rc[
     assert_int_equal(cgd_field(buf, (size_t)len, 39, rc, 4), 0);
     assert_int_equal(cgd_field(buf, (size_t)len, 11, stan, sizeof(stan)), 0);
     assert_int_equal(strtoul(stan, NULL, 10), stan_seq);
+}
+
+/* A keyed card-not-present purchase (field 22 010) with field 48 (NULL: none). */
+static void purchase(int fd, const struct sim_card *c, const char *f48, char rc[4])
+{
+    purchase_pos(fd, c, "010", f48, NULL, rc);
+}
+
+/* Track 2 of c with cvv (3 digits) at discretionary position 1 (cvv_position = 1). */
+static void track2(const struct sim_card *c, const char *svc, const char *cvv, char *out,
+                   size_t cap)
+{
+    snprintf(out, cap, "%s=%s%s1%s000", c->pan, c->expiry, svc, cvv);
+}
+
+/* CVV (magstripe 021, service code 201) and iCVV (chip 051, 999): 00, wrong: 82. */
+static void test_track2_cvv(void **state)
+{
+    (void)state;
+    const struct sim_card *c = card("approved");
+    char args[300], cvv[8], icvv[8], t2[64], rc[4];
+    int fd = cgd_connect(d.port[0]);
+    assert_true(fd >= 0);
+
+    snprintf(args, sizeof(args),
+             "crypto cvv --pan %s --expiry %s --service-code 201 --cvk " CVK_HEX, c->pan,
+             c->expiry);
+    assert_int_equal(ctl(args, cvv, sizeof(cvv)), 0);
+    snprintf(args, sizeof(args),
+             "crypto cvv --pan %s --expiry %s --service-code 999 --cvk " CVK_HEX, c->pan,
+             c->expiry);
+    assert_int_equal(ctl(args, icvv, sizeof(icvv)), 0);
+    track2(c, "201", cvv, t2, sizeof(t2));
+    purchase_pos(fd, c, "021", NULL, t2, rc);
+    assert_string_equal(rc, "00");
+    track2(c, "201", icvv, t2, sizeof(t2)); /* the chip's value on a swipe */
+    purchase_pos(fd, c, "021", NULL, t2, rc);
+    if (strcmp(cvv, icvv) != 0)
+        assert_string_equal(rc, "82");
+    track2(c, "201", icvv, t2, sizeof(t2));
+    purchase_pos(fd, c, "051", NULL, t2, rc);
+    assert_string_equal(rc, "00");
+    track2(c, "201", cvv, t2, sizeof(t2)); /* a magstripe CVV copied onto a chip read */
+    purchase_pos(fd, c, "051", NULL, t2, rc);
+    if (strcmp(cvv, icvv) != 0)
+        assert_string_equal(rc, "82");
+    char *rule = pgtest_scalar(conn, "SELECT rule FROM authorizations ORDER BY id DESC LIMIT 1");
+    assert_non_null(rule);
+    if (strcmp(cvv, icvv) != 0)
+        assert_string_equal(rule, "cvv.wrong");
+    free(rule);
+    close(fd);
 }
 
 static void test_cvv2(void **state)
@@ -308,7 +372,7 @@ static int group_setup(void **state)
                        "[daemon]\nmax_requests = 64\n"
                        "[database]\npool_size = 1\n"
                        "[listener main]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
-                       "[keys]\nfile = %s\nmaster_key_file = %s\ncvk = cvk1\n"
+                       "[keys]\nfile = %s\nmaster_key_file = %s\ncvk = cvk1\ncvv_position = 1\n"
                        "[audit]\ndir = %s/audit\nfsync = none\n",
                        d.port[0], store, master, d.dir) != 0)
         return -1;
@@ -334,9 +398,8 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cvv2),
-        cmocka_unit_test(test_card_issue_cvv2),
-        cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_cvv2),          cmocka_unit_test(test_card_issue_cvv2),
+        cmocka_unit_test(test_track2_cvv),    cmocka_unit_test(test_reload),
         cmocka_unit_test(test_no_clear_text),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
