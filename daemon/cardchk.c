@@ -11,6 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *cardchk_master_path(const struct cg_config *cfg, char *buf, size_t cap)
+{
+    if (cfg->master_key_file[0] != '\0')
+        return cfg->master_key_file;
+    /* a systemd credential: $CREDENTIALS_DIRECTORY/NAME */
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    if (dir == NULL || dir[0] == '\0') {
+        log_warnx("keys: master_key_credential %s: $CREDENTIALS_DIRECTORY is not set",
+                  cfg->master_key_credential);
+        return NULL;
+    }
+    int n = snprintf(buf, cap, "%s/%s", dir, cfg->master_key_credential);
+    if (n < 0 || (size_t)n >= cap) {
+        log_warnx("keys: $CREDENTIALS_DIRECTORY/%s: path too long", cfg->master_key_credential);
+        return NULL;
+    }
+    return buf;
+}
+
 int cardchk_keys_load(struct keyset_holder *h, const struct cg_config *cfg)
 {
     uint8_t mk[KS_MASTER_LEN];
@@ -20,18 +39,9 @@ int cardchk_keys_load(struct keyset_holder *h, const struct cg_config *cfg)
     if (cfg->keys_file[0] == '\0')
         return 1;
     char credpath[4400];
-    const char *master = cfg->master_key_file;
-    if (master[0] == '\0') {
-        /* a systemd credential: $CREDENTIALS_DIRECTORY/NAME */
-        const char *dir = getenv("CREDENTIALS_DIRECTORY");
-        if (dir == NULL || dir[0] == '\0') {
-            log_warnx("keys: master_key_credential %s: $CREDENTIALS_DIRECTORY is not set",
-                      cfg->master_key_credential);
-            return -1;
-        }
-        snprintf(credpath, sizeof(credpath), "%s/%s", dir, cfg->master_key_credential);
-        master = credpath;
-    }
+    const char *master = cardchk_master_path(cfg, credpath, sizeof(credpath));
+    if (master == NULL)
+        return -1;
     if (crypto_init(err, sizeof(err)) != 0) {
         log_warnx("keys: %s", err);
         return -1;

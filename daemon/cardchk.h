@@ -19,6 +19,14 @@
 #include "iso8583/iso8583.h"
 
 /*
+ * The master key's path for cfg's [keys]: master_key_file, or for
+ * master_key_credential NAME "$CREDENTIALS_DIRECTORY/NAME" built in buf.
+ * NULL (logged) when a credential is configured but $CREDENTIALS_DIRECTORY
+ * is not set or the path does not fit.
+ */
+const char *cardchk_master_path(const struct cg_config *cfg, char *buf, size_t cap);
+
+/*
  * Load the key store of cfg's [keys] (master key file or credential), check
  * that every key the configuration names (cvk) is present with the right
  * type and usage, and swap it into h.  Returns 0 when swapped in, 1 when no

@@ -1147,8 +1147,10 @@ static int load_pan_key(struct pipeline *pl, const struct cg_config *cfg)
     const char *path = cfg->pan_key_file[0] ? cfg->pan_key_file : getenv("CARDGATE_PAN_KEY_FILE");
 
     if (cfg->keys_file[0] != '\0' && cfg->pan_key_file[0] == '\0') {
-        const char *master =
-            cfg->master_key_file[0] ? cfg->master_key_file : cfg->master_key_credential;
+        char credpath[4400];
+        const char *master = cardchk_master_path(cfg, credpath, sizeof(credpath));
+        if (master == NULL)
+            return -1;
         if (keystore_pan_hash_key(cfg->keys_file, master, pl->pan_key, &pl->pan_key_len, err,
                                   sizeof(err)) != 0) {
             log_warnx("PAN-hash key from the key store %s: %s", cfg->keys_file, err);

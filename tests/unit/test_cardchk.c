@@ -78,6 +78,25 @@ static void run_case(void **state)
     assert_string_equal(cardchk_cvv2(NULL, cvk, &m, c->pan, exp), "absent");
 }
 
+/* The master key path: the file, or $CREDENTIALS_DIRECTORY/NAME for a credential. */
+static void test_master_path(void **state)
+{
+    static struct cg_config cfg;
+    char buf[64];
+    (void)state;
+    cg_config_defaults(&cfg);
+    snprintf(cfg.master_key_file, sizeof(cfg.master_key_file), "/etc/cardgate/master.key");
+    assert_string_equal(cardchk_master_path(&cfg, buf, sizeof(buf)), "/etc/cardgate/master.key");
+    cfg.master_key_file[0] = '\0';
+    snprintf(cfg.master_key_credential, sizeof(cfg.master_key_credential), "cardgate-master");
+    setenv("CREDENTIALS_DIRECTORY", "/run/credentials/cardgated.service", 1);
+    assert_string_equal(cardchk_master_path(&cfg, buf, sizeof(buf)),
+                        "/run/credentials/cardgated.service/cardgate-master");
+    assert_null(cardchk_master_path(&cfg, buf, 20)); /* does not fit */
+    unsetenv("CREDENTIALS_DIRECTORY");
+    assert_null(cardchk_master_path(&cfg, buf, sizeof(buf)));
+}
+
 static void run_t2(void **state)
 {
     const struct t2case *c = *state;
@@ -168,8 +187,9 @@ static void load_cases(void)
 
 int main(void)
 {
-    static struct CMUnitTest tests[2 * MAXCASE];
+    static struct CMUnitTest tests[2 * MAXCASE + 1];
     size_t n = 0;
+    tests[n++] = (struct CMUnitTest){"master_path", test_master_path, NULL, NULL, NULL};
     load_cases();
     load_t2();
     for (size_t i = 0; i < ncases; i++)
