@@ -7,8 +7,9 @@
  * reversal matching (partial and full), duplicate transmission, answers out
  * of order on one link, echo and sign-on, a malformed frame (that link
  * closed, another served), a missing field (39=30), the deadline (91 and no
- * hold left, also for a late approval), and a daemon without a database
- * (stand-in at once).  check_ledger() must be empty after every test.
+ * hold left, also for a late approval), a daemon without a database
+ * (stand-in at once), and the audit contract (approvals the audit log could
+ * not take answered 91, their holds released).  check_ledger() must be empty after every test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -641,6 +642,75 @@ static void test_audit_log(void **state)
     assert_non_null(strstr(out, "card.frozen"));
 }
 
+/*
+ * The audit contract: once the audit log cannot take an answer record (its
+ * directory gone, so the next segment cannot be created), approvals are
+ * answered from stand-in (91) and their holds released like a late
+ * approval; the wallet keeps only what the switch was told was approved.
+ * A second cardgated on the same database, with a small audit segment.
+ */
+static void test_audit_failure_standin(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    char audit[400], moved[420], sql[256], rc[4];
+    uint8_t buf[1024];
+    long len, before = available("2001"), approved = 0, n91 = 0, tries = 0;
+    const long amount = 1;
+    long first_stan = stan_seq + 1;
+
+    assert_int_equal(cgd_init(&d2), 0);
+    snprintf(audit, sizeof(audit), "%s/audit", d2.dir);
+    snprintf(moved, sizeof(moved), "%s/audit.gone", d2.dir);
+    assert_int_equal(cgd_write_conf(&d2,
+                                    "[daemon]\nmax_requests = 64\n"
+                                    "[database]\npool_size = 1\n"
+                                    "[listener main]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
+                                    "[keys]\npan_key_file = %s\n"
+                                    "[audit]\ndir = %s\nfsync = none\nsegment_size = 64k\n",
+                                    d2.port[0], keyfile, audit),
+                     0);
+    assert_int_equal(cgd_start(&d2, NULL), 0);
+    assert_true(cgd_log_wait(&d2, "database connection ready", 5000));
+    int fd = signed_on_link(d2.port[0]);
+    struct req r;
+    req_init(&r, "0100", card("approved"), amount);
+    roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+    assert_string_equal(rc, "00");
+    approved++;
+    /* the writer keeps its open segment; the next one cannot be made */
+    assert_int_equal(rename(audit, moved), 0);
+    while (n91 < 5 && tries++ < 600) {
+        req_init(&r, "0100", card("approved"), amount);
+        roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+        if (strcmp(rc, "00") == 0) {
+            if (n91 > 0)
+                fail_msg("stan %s approved after the audit log failed", r.stan);
+            approved++;
+        } else if (strcmp(rc, "91") == 0) {
+            char v[16];
+            assert_int_not_equal(cgd_field(buf, (size_t)len, 38, v, sizeof(v)), 0);
+            n91++;
+        } else {
+            fail_msg("stan %s: unexpected %s", r.stan, rc);
+        }
+    }
+    assert_int_equal(n91, 5);
+    assert_true(cgd_log_wait(&d2, "approval not in the audit log", 1000));
+    /* every stand-in answer's hold released (release_late_answered) */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM authorizations WHERE rrn >= 'E2E%09ld' AND rrn <= 'E2E%09u'"
+             " AND status = 'late_released' AND response_code = '91' AND hold_amount = 0",
+             first_stan, stan_seq);
+    for (int i = 0; i < 50 && scalar_long(sql) < n91; i++)
+        usleep(100 * 1000);
+    assert_int_equal(scalar_long(sql), n91);
+    assert_int_equal(available("2001"), before - approved * amount);
+    close(fd);
+    assert_int_equal(rename(moved, audit), 0);
+    assert_int_equal(cgd_finish(&d2), 0);
+}
+
 /* ---- fixtures ---------------------------------------------------------- */
 
 static int ledger_ok(void **state)
@@ -731,6 +801,7 @@ int main(void)
         cmocka_unit_test_teardown(test_no_database, ledger_ok),
         cmocka_unit_test_teardown(test_interop_switch, ledger_ok),
         cmocka_unit_test(test_audit_log),
+        cmocka_unit_test_teardown(test_audit_failure_standin, ledger_ok),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
