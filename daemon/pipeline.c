@@ -1302,10 +1302,17 @@ fail:
     return NULL;
 }
 
+/* server_hooks.db_up: READY=1 waits for it (see server_start). */
+static bool pipeline_db_up_cb(void *arg)
+{
+    return pipeline_db_up(arg);
+}
+
 void pipeline_hooks(struct pipeline *pl, struct server_hooks *out)
 {
     memset(out, 0, sizeof(*out));
     out->dispatch = dispatch_cb;
+    out->db_up = pipeline_db_up_cb;
     out->arg = pl;
 }
 
