@@ -643,6 +643,73 @@ static void test_audit_log(void **state)
 }
 
 /*
+ * A second cardgated on the same database and PAN key (listener on
+ * d2->port[0], audit log in d2->dir/audit with audit_extra keys), started
+ * and connected.
+ */
+static void second_daemon(struct cgd *d2, const char *audit_extra)
+{
+    assert_int_equal(cgd_init(d2), 0);
+    assert_int_equal(cgd_write_conf(d2,
+                                    "[daemon]\nmax_requests = 64\n"
+                                    "[database]\npool_size = 2\n"
+                                    "[listener main]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
+                                    "[keys]\npan_key_file = %s\n"
+                                    "[audit]\ndir = %s/audit\nfsync = none\n%s",
+                                    d2->port[0], keyfile, d2->dir, audit_extra),
+                     0);
+    assert_int_equal(cgd_start(d2, NULL), 0);
+    assert_true(cgd_log_wait(d2, "database connection ready", 5000));
+}
+
+/*
+ * Two cardgated processes hammer one wallet, each with a burst of
+ * purchases pipelined on one link that together ask for more than it
+ * holds: the wallet loses exactly what was answered 00, never goes below
+ * zero, and check_ledger() stays empty.
+ */
+static void test_two_daemons_one_wallet(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    enum { PER_LINK = 40 };
+    long before = available("2001"), amount, approved = 0, declined = 0;
+    uint8_t buf[1024];
+    long len;
+    char rc[4], stan[8];
+
+    assert_true(before > 0);
+    amount = before / PER_LINK + 1; /* 2 * PER_LINK of them: about twice the wallet */
+    if (amount > 99999999)
+        amount = 99999999;
+    second_daemon(&d2, "");
+    int fds[2] = {signed_on_link(d.port[0]), signed_on_link(d2.port[0])};
+    for (int i = 0; i < PER_LINK; i++)
+        for (int k = 0; k < 2; k++) {
+            struct req r;
+            req_init(&r, "0200", card("approved"), amount);
+            req_send(fds[k], &r);
+        }
+    for (int i = 0; i < PER_LINK; i++)
+        for (int k = 0; k < 2; k++) {
+            recv_answer(fds[k], buf, sizeof(buf), &len, rc, stan);
+            if (strcmp(rc, "00") == 0)
+                approved++;
+            else
+                declined++;
+        }
+    long after = available("2001");
+    fprintf(stderr, "two daemons: %ld approved, %ld declined of %ld each; wallet %ld -> %ld\n",
+            approved, declined, amount, before, after);
+    assert_true(declined > 0);
+    assert_true(after >= 0);
+    assert_int_equal(before - after, approved * amount);
+    for (int k = 0; k < 2; k++)
+        close(fds[k]);
+    assert_int_equal(cgd_finish(&d2), 0);
+}
+
+/*
  * The audit contract: once the audit log cannot take an answer record (its
  * directory gone, so the next segment cannot be created), approvals are
  * answered from stand-in (91) and their holds released like a late
@@ -659,19 +726,9 @@ static void test_audit_failure_standin(void **state)
     const long amount = 1;
     long first_stan = stan_seq + 1;
 
-    assert_int_equal(cgd_init(&d2), 0);
+    second_daemon(&d2, "segment_size = 64k\n");
     snprintf(audit, sizeof(audit), "%s/audit", d2.dir);
     snprintf(moved, sizeof(moved), "%s/audit.gone", d2.dir);
-    assert_int_equal(cgd_write_conf(&d2,
-                                    "[daemon]\nmax_requests = 64\n"
-                                    "[database]\npool_size = 1\n"
-                                    "[listener main]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
-                                    "[keys]\npan_key_file = %s\n"
-                                    "[audit]\ndir = %s\nfsync = none\nsegment_size = 64k\n",
-                                    d2.port[0], keyfile, audit),
-                     0);
-    assert_int_equal(cgd_start(&d2, NULL), 0);
-    assert_true(cgd_log_wait(&d2, "database connection ready", 5000));
     int fd = signed_on_link(d2.port[0]);
     struct req r;
     req_init(&r, "0100", card("approved"), amount);
@@ -802,6 +859,7 @@ int main(void)
         cmocka_unit_test_teardown(test_interop_switch, ledger_ok),
         cmocka_unit_test(test_audit_log),
         cmocka_unit_test_teardown(test_audit_failure_standin, ledger_ok),
+        cmocka_unit_test_teardown(test_two_daemons_one_wallet, ledger_ok),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
