@@ -710,6 +710,60 @@ static void test_two_daemons_one_wallet(void **state)
 }
 
 /*
+ * SIGTERM with a burst of purchases on the link (sent as the first answer
+ * arrives): the daemon answers every
+ * request it took before it exits 0 (what it had not read yet it never
+ * saw); every authorization in the database for the burst was answered,
+ * and the approvals in the database are exactly the 00 answers.
+ */
+static void test_sigterm_under_traffic(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    enum { BURST = 60 };
+    uint8_t buf[1024];
+    long len, answered = 0, approved = 0;
+    char rc[4], stan[8], sql[320];
+    unsigned first = stan_seq + 1;
+
+    second_daemon(&d2, "");
+    int fd = signed_on_link(d2.port[0]);
+    for (int i = 0; i < BURST; i++) {
+        struct req r;
+        req_init(&r, "0200", card("approved"), 100);
+        req_send(fd, &r);
+    }
+    /* the first answer: the daemon is reading the burst; stop it now */
+    bool first_answer = true;
+    while ((len = cgd_recv_frame(fd, buf, sizeof(buf))) > 0) {
+        if (first_answer)
+            kill(d2.pid, SIGTERM);
+        first_answer = false;
+        assert_int_equal(cgd_field(buf, (size_t)len, 39, rc, sizeof(rc)), 0);
+        assert_int_equal(cgd_field(buf, (size_t)len, 11, stan, sizeof(stan)), 0);
+        answered++;
+        if (strcmp(rc, "00") == 0)
+            approved++;
+    }
+    fprintf(stderr, "SIGTERM under traffic: %ld of %d answered (%ld approved)\n", answered, BURST,
+            approved);
+    assert_true(answered > 0);
+    assert_int_equal(cgd_signal_wait(&d2, SIGTERM), 0);
+    assert_true(cgd_log_wait(&d2, "stopped", 100));
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM authorizations WHERE rrn >= 'E2E%09u' AND rrn <= 'E2E%09u'",
+             first, stan_seq);
+    assert_true(scalar_long(sql) <= answered);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM authorizations WHERE rrn >= 'E2E%09u' AND rrn <= 'E2E%09u'"
+             " AND response_code IN ('00', '10')",
+             first, stan_seq);
+    assert_int_equal(scalar_long(sql), approved);
+    close(fd);
+    assert_int_equal(cgd_finish(&d2), 0);
+}
+
+/*
  * The audit contract: once the audit log cannot take an answer record (its
  * directory gone, so the next segment cannot be created), approvals are
  * answered from stand-in (91) and their holds released like a late
@@ -860,6 +914,7 @@ int main(void)
         cmocka_unit_test(test_audit_log),
         cmocka_unit_test_teardown(test_audit_failure_standin, ledger_ok),
         cmocka_unit_test_teardown(test_two_daemons_one_wallet, ledger_ok),
+        cmocka_unit_test_teardown(test_sigterm_under_traffic, ledger_ok),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
