@@ -643,6 +643,55 @@ static void test_audit_log(void **state)
 }
 
 /*
+ * The database stopped and started again under traffic, same daemon: while
+ * it is down every purchase is answered from stand-in (91) at once; once it
+ * is back (the pool reconnects by itself) purchases are approved again.
+ */
+static void test_database_restart(void **state)
+{
+    (void)state;
+    int fd = signed_on_link(d.port[0]);
+    struct req r;
+    uint8_t buf[1024];
+    long len;
+    char rc[4];
+    pid_t pid = d.pid;
+    int ready = cgd_log_count(&d, "database connection ready");
+
+    req_init(&r, "0200", card("approved"), 100);
+    roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+    assert_string_equal(rc, "00");
+    PQfinish(conn);
+    conn = NULL;
+    assert_int_equal(pgtest_ctl(&pg, "stop"), 0);
+    for (int i = 0; i < 10; i++) {
+        int64_t t0 = util_now_us();
+        req_init(&r, "0200", card("approved"), 100);
+        roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+        assert_string_equal(rc, "91");
+        assert_true(util_now_us() - t0 < 3000000); /* before the 3 s budget */
+    }
+    assert_int_equal(pgtest_ctl(&pg, "start"), 0);
+    conn = pgtest_connect(&pg);
+    assert_non_null(conn);
+    bool approved = false;
+    for (int i = 0; i < 100 && !approved; i++) {
+        req_init(&r, "0200", card("approved"), 100);
+        roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+        approved = strcmp(rc, "00") == 0;
+        if (!approved) {
+            assert_string_equal(rc, "91");
+            usleep(100 * 1000);
+        }
+    }
+    assert_true(approved);
+    assert_true(cgd_log_count(&d, "database connection ready") > ready);
+    assert_int_equal(d.pid, pid);
+    assert_int_equal(kill(d.pid, 0), 0); /* no restart */
+    close(fd);
+}
+
+/*
  * A second cardgated on the same database and PAN key (listener on
  * d2->port[0], audit log in d2->dir/audit with audit_extra keys), started
  * and connected.
@@ -915,6 +964,7 @@ int main(void)
         cmocka_unit_test_teardown(test_audit_failure_standin, ledger_ok),
         cmocka_unit_test_teardown(test_two_daemons_one_wallet, ledger_ok),
         cmocka_unit_test_teardown(test_sigterm_under_traffic, ledger_ok),
+        cmocka_unit_test_teardown(test_database_restart, ledger_ok),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
