@@ -20,6 +20,7 @@
 
 #include "common/util.h"
 #include "crypto/pan.h"
+#include "tests/lib/audittest.h"
 #include "tests/lib/capture.h"
 #include "tests/lib/cgdtest.h"
 #include "tests/lib/pgtest.h"
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -813,6 +815,58 @@ static void test_sigterm_under_traffic(void **state)
 }
 
 /*
+ * The audit contract when audit_flush() itself fails: the running daemon's
+ * file size limit (RLIMIT_FSIZE, SIGXFSZ ignored) is lowered to the audit
+ * segment's size, so the next write fails with EFBIG.  From then on every
+ * approval is answered 91 and its hold released; the wallet keeps only
+ * what was answered 00.  (The daemon's log is past the limit too: only the
+ * answers and the database are checked.)
+ */
+static void test_audit_flush_failure(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    char seg[600], sql[256], rc[4];
+    uint8_t buf[1024];
+    long len, before = available("2001"), approved = 0;
+    struct stat sb;
+
+    signal(SIGXFSZ, SIG_IGN); /* inherited by the daemon */
+    second_daemon(&d2, "");
+    int fd = signed_on_link(d2.port[0]);
+    struct req r;
+    req_init(&r, "0100", card("approved"), 1);
+    roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+    assert_string_equal(rc, "00");
+    approved++;
+    unsigned first = stan_seq + 1;
+    char dir[400];
+    snprintf(dir, sizeof(dir), "%s/audit", d2.dir);
+    audittest_nth_seg(dir, 0, seg, sizeof(seg));
+    assert_int_equal(stat(seg, &sb), 0);
+    struct rlimit lim = {.rlim_cur = (rlim_t)sb.st_size, .rlim_max = RLIM_INFINITY};
+    assert_int_equal(prlimit(d2.pid, RLIMIT_FSIZE, &lim, NULL), 0);
+    for (int i = 0; i < 5; i++) {
+        req_init(&r, "0100", card("approved"), 1);
+        roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+        assert_string_equal(rc, "91");
+    }
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM authorizations WHERE rrn >= 'E2E%09u' AND rrn <= 'E2E%09u'"
+             " AND status = 'late_released' AND response_code = '91' AND hold_amount = 0",
+             first, stan_seq);
+    for (int i = 0; i < 50 && scalar_long(sql) < 5; i++)
+        usleep(100 * 1000);
+    assert_int_equal(scalar_long(sql), 5);
+    assert_int_equal(available("2001"), before - approved);
+    close(fd);
+    lim.rlim_cur = RLIM_INFINITY;
+    assert_int_equal(prlimit(d2.pid, RLIMIT_FSIZE, &lim, NULL), 0);
+    (void)cgd_finish(&d2);
+    signal(SIGXFSZ, SIG_DFL);
+}
+
+/*
  * The audit contract: once the audit log cannot take an answer record (its
  * directory gone, so the next segment cannot be created), approvals are
  * answered from stand-in (91) and their holds released like a late
@@ -962,6 +1016,7 @@ int main(void)
         cmocka_unit_test_teardown(test_interop_switch, ledger_ok),
         cmocka_unit_test(test_audit_log),
         cmocka_unit_test_teardown(test_audit_failure_standin, ledger_ok),
+        cmocka_unit_test_teardown(test_audit_flush_failure, ledger_ok),
         cmocka_unit_test_teardown(test_two_daemons_one_wallet, ledger_ok),
         cmocka_unit_test_teardown(test_sigterm_under_traffic, ledger_ok),
         cmocka_unit_test_teardown(test_database_restart, ledger_ok),
