@@ -23,6 +23,7 @@ void cg_config_defaults(struct cg_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->log_level = LOG_LVL_INFO;
+    cfg->ready_wait_us = 10 * US_S;
     cfg->db_pool_size = 4;
     cfg->db_max_batch = 256;
     cfg->db_connect_timeout_us = 5 * US_S;
@@ -230,7 +231,8 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
     if (s != NULL) {
         int64_t reqs = cfg->max_requests;
         if (conf_get_str(f, s, "log_level", &lvl, err) != 0 ||
-            conf_get_int(f, s, "max_requests", 16, 1 << 20, &reqs, err) != 0)
+            conf_get_int(f, s, "max_requests", 16, 1 << 20, &reqs, err) != 0 ||
+            conf_get_duration_us(f, s, "ready_wait", 0, 5 * US_MIN, &cfg->ready_wait_us, err) != 0)
             return -1;
         cfg->max_requests = (unsigned)reqs;
         if (lvl != NULL) {

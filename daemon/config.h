@@ -65,6 +65,7 @@ struct cg_listener_conf {
 struct cg_config {
     char path[4096];
     int log_level;
+    int64_t ready_wait_us; /* [daemon] ready_wait: READY=1 waits this long for the database */
 
     /* [database] */
     char db_conninfo[4096];

@@ -76,6 +76,7 @@ struct pl_req {
     bool in_db;        /* submitted, outcome not delivered yet */
     bool answered;     /* an answer was produced (sent or queued) */
     bool standin;      /* the answer came from stand-in */
+    bool audit_lost;   /* its answer record could not be added to the audit batch */
     uint8_t retry;     /* enum pl_retry: what to submit from the retry list */
     bool want_retry;   /* on the retry list, or going there once its answer is sent */
     unsigned tries;
@@ -133,6 +134,9 @@ struct pipeline {
 };
 
 static void pl_maybe_release(struct pl_req *r);
+static bool submit(struct pipeline *pl, struct pl_req *r, unsigned stmt);
+static void retry_later(struct pipeline *pl, struct pl_req *r, enum pl_retry what);
+static bool kind_holds_money(const char *kind);
 
 /* ---- small helpers -------------------------------------------------- */
 
@@ -388,8 +392,10 @@ static void audit_record(struct pipeline *pl, struct pl_req *r, const char *mti)
         snprintf(tx.link, sizeof(tx.link), "%.40s#%llu", r->link->lsn->conf.name,
                  (unsigned long long)r->link->id);
     tx.standin = r->standin;
-    if (audit_answer(pl->audit, &tx) != 0)
+    if (audit_answer(pl->audit, &tx) != 0) {
         log_warnx("audit: answer record for stan %s not written", r->stan);
+        r->audit_lost = true;
+    }
 }
 
 /* Set the answer fields on pl->out_msg; with full = false only the echo and 39. */
@@ -433,25 +439,15 @@ static int build_answer(struct pipeline *pl, struct pl_req *r, const char *mti, 
 }
 
 /*
- * Answer r with r->rc (and the decision fields when set): encode, record
- * in the audit batch, count, queue for the flush event.  Exactly once per
- * request: a second call is a bug.
+ * Encode r's answer (mti: the answer's) into r->out; when a field does not
+ * fit the dialect, with the echo and field 39 only; r->out_len = 0 when not
+ * even that encodes (the request is then cancelled on its link).
  */
-static void answer(struct pipeline *pl, struct pl_req *r)
+static void encode_answer(struct pipeline *pl, struct pl_req *r, const char *mti)
 {
-    char mti[5], f4[13], f54[61];
+    char f4[13], f54[61];
     struct iso_err err;
-    int64_t now = util_now_us();
 
-    if (r->answered)
-        abort();
-    r->answered = true;
-    if (r->list == L_TIMERS || r->list == L_TIMERS2) {
-        list_remove(pl, r);
-        arm_deadline(pl);
-    }
-    netmgmt_response_mti(r->mti, mti);
-    mti[4] = '\0';
     r->out_len = 0;
     if (build_answer(pl, r, mti, true, f4, f54) != 0 ||
         iso_encode(r->link->lsn->dialect, &pl->out_msg, r->out, sizeof(r->out), &r->out_len,
@@ -468,6 +464,28 @@ static void answer(struct pipeline *pl, struct pl_req *r)
             r->out_len = 0;
         }
     }
+}
+
+/*
+ * Answer r with r->rc (and the decision fields when set): encode, record
+ * in the audit batch, count, queue for the flush event.  Exactly once per
+ * request: a second call is a bug.
+ */
+static void answer(struct pipeline *pl, struct pl_req *r)
+{
+    char mti[5];
+    int64_t now = util_now_us();
+
+    if (r->answered)
+        abort();
+    r->answered = true;
+    if (r->list == L_TIMERS || r->list == L_TIMERS2) {
+        list_remove(pl, r);
+        arm_deadline(pl);
+    }
+    netmgmt_response_mti(r->mti, mti);
+    mti[4] = '\0';
+    encode_answer(pl, r, mti);
     audit_record(pl, r, mti);
     metrics_request(r->mti, r->rc, now - r->arrival_us);
     pl->st.answered++;
@@ -506,6 +524,38 @@ static void answer_code(struct pipeline *pl, struct pl_req *r, const char *rc, c
     answer(pl, r);
 }
 
+/*
+ * The audit contract (daemon/audit.h): r's answer is in a batch whose
+ * audit_flush() failed, or its record could not be added (audit_answer()
+ * failed: a rotation or forced flush did).  An approval cannot be proven, so it is answered
+ * with the stand-in decline instead (re-encoded, recorded again: the writer
+ * retries the batch at the next flush).  Returns true when r approved a
+ * request that moved money, whose hold the caller must release (as a late
+ * approval, release_late_answered) once r is off the send queue.
+ */
+static bool unproven_to_standin(struct pipeline *pl, struct pl_req *r)
+{
+    char mti[5];
+
+    if (r->standin || !rc_is_approval(r->rc) || r->link == NULL)
+        return false;
+    pl->st.audit_unproven++;
+    log_warnx_p(r->link->prefix, "stan %s: approval not in the audit log: stand-in answer",
+                r->stan);
+    memcpy(r->rc, server_config(pl->srv)->standin_response, 3);
+    r->appr[0] = '\0';
+    snprintf(r->rule, sizeof(r->rule), "standin.audit");
+    r->standin = true;
+    r->have_avail = r->have_balance = r->have_approved = false;
+    pl->st.standin++;
+    cg_metrics.standin_answers++;
+    netmgmt_response_mti(r->mti, mti);
+    mti[4] = '\0';
+    encode_answer(pl, r, mti);
+    audit_record(pl, r, mti);
+    return r->kind != NULL && kind_holds_money(r->kind) && r->auth_id > 0;
+}
+
 /* Audit flush, then write every queued answer to its link. */
 static void flush_cb(evutil_socket_t fd, short ev, void *arg)
 {
@@ -515,10 +565,13 @@ static void flush_cb(evutil_socket_t fd, short ev, void *arg)
     (void)fd;
     (void)ev;
     pl->flush_pending = false;
-    if (pl->audit != NULL && audit_flush(pl->audit) != 0)
-        log_warnx("audit flush failed: answers are sent anyway (see above)");
+    bool unproven = pl->audit != NULL && audit_flush(pl->audit) != 0;
+    if (unproven)
+        log_warnx("audit flush failed: the approvals in this batch are answered from stand-in "
+                  "and their holds released");
     while ((r = TAILQ_FIRST(&pl->sendq)) != NULL) {
         list_remove(pl, r);
+        bool release = (unproven || r->audit_lost) && unproven_to_standin(pl, r);
         struct link *l = r->link;
         r->link = NULL;
         if (r->out_len > 0)
@@ -529,6 +582,8 @@ static void flush_cb(evutil_socket_t fd, short ev, void *arg)
             TAILQ_INSERT_TAIL(&pl->retry, r, q);
             r->list = L_RETRY;
         }
+        if (release && !submit(pl, r, STMT_RELEASE))
+            retry_later(pl, r, R_RELEASE);
         pl_maybe_release(r);
     }
 }
@@ -555,6 +610,7 @@ static void pl_maybe_release(struct pl_req *r)
     OPENSSL_cleanse(r->echo, sizeof(r->echo));
     r->answered = false;
     r->standin = false;
+    r->audit_lost = false;
     r->retry = R_NONE;
     r->tries = 0;
     TAILQ_INSERT_HEAD(&pl->free, r, q);
@@ -1276,11 +1332,18 @@ static void event_cb(void *arg, const char *who, const char *event, const char *
         log_warnx("keys: reload refused; the old keys keep serving");
 }
 
+/* server_hooks.db_up: READY=1 waits for it (see server_start). */
+static bool pipeline_db_up_cb(void *arg)
+{
+    return pipeline_db_up(arg);
+}
+
 void pipeline_hooks(struct pipeline *pl, struct server_hooks *out)
 {
     memset(out, 0, sizeof(*out));
     out->dispatch = dispatch_cb;
     out->event = event_cb;
+    out->db_up = pipeline_db_up_cb;
     out->arg = pl;
 }
 

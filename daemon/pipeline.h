@@ -78,6 +78,7 @@ struct pipeline_stats {
     uint64_t late_approvals;  /* approvals that arrived after a stand-in answer */
     uint64_t late_released;   /* of which released by release_late() */
     uint64_t rechecks;        /* requests asked again after an unknown outcome */
+    uint64_t audit_unproven;  /* approvals answered from stand-in: audit flush failed */
     uint64_t slots_exhausted; /* refused: no free slot */
     unsigned slots_busy;      /* gauge */
 };

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #define STATUS_INTERVAL_US (5 * 1000000LL)
+#define READY_POLL_US      (50 * 1000LL) /* how often READY=1 looks at the database */
 #define DRAIN_GRACE_US     (1 * 1000000LL)
 
 static void tv_from_us(struct timeval *tv, int64_t us)
@@ -54,18 +55,33 @@ static void notify(struct server *s, const char *text)
     }
 }
 
+/* READY=1 is (being) sent: stop waiting for the database. */
+static void ready_done(struct server *s)
+{
+    s->ready_sent = true;
+    if (event_initialized(&s->ready_ev))
+        event_del(&s->ready_ev);
+}
+
+/* Is the database up (true when there is none to wait for)? */
+static bool db_up(struct server *s)
+{
+    return s->hooks.db_up == NULL || s->hooks.db_up(s->hooks.arg);
+}
+
 /* STATUS=: links, frames/s since the last STATUS, database connections. */
 static void send_status(struct server *s, const char *what)
 {
-    char buf[256];
+    char buf[320];
     int64_t now = util_now_us(), dt = now - s->status_us;
     uint64_t frames = cg_metrics.frames_in - s->status_frames;
     unsigned long long rate = dt > 0 ? (unsigned long long)(frames * 1000000 / (uint64_t)dt) : 0;
 
-    snprintf(buf, sizeof(buf), "STATUS=%s; links %llu, %llu frames/s, db %llu/%llu up", what,
+    snprintf(buf, sizeof(buf), "STATUS=%s; links %llu, %llu frames/s, db %llu/%llu up%s", what,
              (unsigned long long)cg_metrics.links_open, rate,
              (unsigned long long)cg_metrics.db_connections_up,
-             (unsigned long long)cg_metrics.db_connections_total);
+             (unsigned long long)cg_metrics.db_connections_total,
+             db_up(s) ? "" : "; database down: answering from stand-in");
     s->status_frames = cg_metrics.frames_in;
     s->status_us = now;
     notify(s, buf);
@@ -405,6 +421,27 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     notify(arg, "WATCHDOG=1");
 }
 
+/*
+ * READY=1 once the listeners (server_start) and the database are up, or
+ * when [daemon] ready_wait has passed without the database (STATUS says it
+ * is down; requests are answered from stand-in meanwhile).  Once only: a
+ * reload's READY=1 counts too.
+ */
+static void on_ready_check(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    bool up = db_up(s);
+    (void)fd;
+    (void)what;
+    if (s->ready_sent || (!up && util_now_us() < s->ready_deadline_us))
+        return;
+    ready_done(s);
+    if (!up)
+        log_warnx("ready without the database (ready_wait passed): answering from stand-in");
+    notify(s, "READY=1");
+    send_status(s, s->draining ? "draining" : "serving");
+}
+
 static void on_status(evutil_socket_t fd, short what, void *arg)
 {
     struct server *s = arg;
@@ -628,6 +665,7 @@ int server_reload(struct server *s)
     cg_metrics.reloads_ok++;
     server_event(s, "server", "reloaded", "%u listeners", s->nlisteners);
     log_info("reload: done, %u listener%s", s->nlisteners, s->nlisteners == 1 ? "" : "s");
+    ready_done(s);
     notify(s, "READY=1");
     send_status(s, "serving (reloaded)");
     return 0;
@@ -635,6 +673,7 @@ refused:
     free(nc);
     cg_metrics.reloads_failed++;
     server_event(s, "server", "reload-refused", "%s", "see the log");
+    ready_done(s);
     notify(s, "READY=1");
     send_status(s, "serving (reload refused, see the log)");
     return -1;
@@ -717,9 +756,15 @@ int server_start(struct server *s)
     tv_from_us(&tv, STATUS_INTERVAL_US);
     event_add(&s->status_ev, &tv);
     s->started = true;
-    notify(s, "READY=1");
-    send_status(s, "serving");
     log_info("ready: %u listener%s", s->nlisteners, s->nlisteners == 1 ? "" : "s");
+    s->ready_deadline_us = util_now_us() + s->cfg->ready_wait_us;
+    event_assign(&s->ready_ev, s->base, -1, EV_PERSIST, on_ready_check, s);
+    on_ready_check(-1, 0, s);
+    if (!s->ready_sent) {
+        tv_from_us(&tv, READY_POLL_US);
+        event_add(&s->ready_ev, &tv);
+        send_status(s, "starting: waiting for the database");
+    }
     return 0;
 }
 
@@ -749,6 +794,8 @@ void server_free(struct server *s)
         event_del(&s->status_ev);
     if (event_initialized(&s->drain_ev))
         event_del(&s->drain_ev);
+    if (event_initialized(&s->ready_ev))
+        event_del(&s->ready_ev);
     event_del(&s->reap_ev);
     notify_close(&s->notify);
     free(s->cfg);

@@ -4,7 +4,7 @@
  *
  *   struct server *s = server_new(base, cfg);   (cfg: heap, owned from now)
  *   server_set_hooks(s, &hooks);                (the request pipeline)
- *   if (server_start(s) != 0) ...               (bind, READY=1)
+ *   if (server_start(s) != 0) ...               (bind; READY=1 once db_up or ready_wait)
  *   event_base_dispatch(base);                  (returns after SIGTERM drain)
  *   server_free(s);
  *
@@ -64,6 +64,7 @@ struct server_hooks {
     link_dispatch_fn dispatch; /* NULL: every financial request is answered from stand-in */
     server_drain_fn drain;     /* may be NULL */
     server_event_fn event;     /* may be NULL */
+    bool (*db_up)(void *arg);  /* NULL: no database to wait for before READY=1 */
     void *arg;
 };
 
@@ -79,8 +80,10 @@ struct server {
     TAILQ_HEAD(link_reap_list, link) reap;
     struct event reap_ev;
     struct event sig_hup, sig_term, sig_int;
-    struct event watchdog_ev, status_ev, drain_ev;
+    struct event watchdog_ev, status_ev, drain_ev, ready_ev;
     bool started, draining;
+    bool ready_sent;           /* READY=1 after start (see server_start) */
+    int64_t ready_deadline_us; /* READY=1 anyway from then on, database or not */
     struct notify notify;
     uint64_t watchdog_us;
     struct metrics_http *metrics;

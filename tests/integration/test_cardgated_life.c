@@ -4,7 +4,9 @@
  * ones (a syntax error, a TLS certificate that does not exist) while links
  * stay up and signed on; SIGTERM -> exit 0; the notify socket (the test's
  * own) sees READY, STATUS, WATCHDOG, RELOADING/READY and STOPPING in order;
- * systemd socket activation (LISTEN_FDS) instead of binding.
+ * systemd socket activation (LISTEN_FDS) instead of binding; READY=1
+ * waits for the database up to [daemon] ready_wait, then comes with a
+ * STATUS saying the database is down.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -148,7 +150,9 @@ static void purchase_rc(int fd, char rc[8])
     assert_int_equal(cgd_field(buf, (size_t)n, 39, rc, 8), 0);
 }
 
-#define BASE_CONF                                                                                  \
+/* No database here: READY=1 at once (ready_wait = 0), stand-in answers. */
+#define BASE_CONF "[daemon]\nready_wait = 0\n" LISTENER_CONF
+#define LISTENER_CONF                                                                              \
     "[listener main]\naddress = 127.0.0.1:%u\nrequire_signon = yes\n"                              \
     "[standin]\nresponse_code = 96\n"
 
@@ -249,6 +253,44 @@ static void test_reload_and_notify(void **state)
     }
     pthread_mutex_unlock(&notes_mu);
     assert_true(cgd_log_wait(&d, "stopped", 100));
+}
+
+/*
+ * No database: READY=1 is held back for ready_wait (STATUS says why), then
+ * sent with a STATUS saying the database is down; the listeners serve
+ * (stand-in) meanwhile.
+ */
+static void test_ready_waits_for_database(void **state)
+{
+    char env_notify[128], rc[8];
+    const char *env[] = {env_notify, NULL};
+    int a;
+
+    (void)state;
+    assert_int_equal(cgd_init(&d), 0);
+    notify_socket(env_notify, sizeof(env_notify));
+    assert_int_equal(cgd_write_conf(&d, "[daemon]\nready_wait = 600ms\n" LISTENER_CONF, d.port[0]),
+                     0);
+    assert_int_equal(cgd_start(&d, env), 0);
+    assert_true(notes_wait("STATUS=starting: waiting for the database", 1000));
+    pthread_mutex_lock(&notes_mu);
+    bool early = strstr(notes, "READY=1") != NULL;
+    pthread_mutex_unlock(&notes_mu);
+    assert_false(early);
+    a = cgd_connect(d.port[0]);
+    assert_true(a >= 0);
+    sign_on(a);
+    purchase_rc(a, rc);
+    assert_string_equal(rc, "96"); /* serving from stand-in while not READY */
+    assert_true(notes_wait("READY=1", 3000));
+    assert_true(cgd_log_wait(&d, "ready without the database", 100));
+    pthread_mutex_lock(&notes_mu);
+    const char *r = strstr(notes, "READY=1");
+    bool down = r != NULL && strstr(r, "database down: answering from stand-in") != NULL;
+    pthread_mutex_unlock(&notes_mu);
+    assert_true(down);
+    close(a);
+    assert_int_equal(cgd_signal_wait(&d, SIGTERM), 0);
 }
 
 static void test_sigterm_and_int(void **state)
@@ -354,6 +396,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_reload_and_notify, teardown),
+        cmocka_unit_test_teardown(test_ready_waits_for_database, teardown),
         cmocka_unit_test_teardown(test_sigterm_and_int, teardown),
         cmocka_unit_test_teardown(test_socket_activation, teardown),
         cmocka_unit_test_teardown(test_reload_under_traffic, teardown),

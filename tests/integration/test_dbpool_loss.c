@@ -22,30 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/*
- * pg_ctl start|stop on the test's cluster, in place (same data, same port):
- * tests/pgtmp has no restart, and stop there removes the cluster.
- */
-static int cluster_ctl(const char *action)
-{
-    char home[512], marker[600], cmd[2048];
-    snprintf(home, sizeof(home), "%s", dbpt_pg.dir);
-    snprintf(marker, sizeof(marker), "%s/.pgtmp-home", dbpt_pg.dir);
-    FILE *fp = fopen(marker, "r");
-    if (fp != NULL) {
-        if (fgets(home, sizeof(home), fp) != NULL)
-            home[strcspn(home, "\n")] = '\0';
-        fclose(fp);
-    }
-    const char *bindir = getenv("PG_BINDIR");
-    if (bindir == NULL || *bindir == '\0')
-        bindir = "/usr/lib/postgresql/15/bin";
-    snprintf(cmd, sizeof(cmd),
-             "%s %s/pg_ctl -D '%s/data' -l '%s/postgresql.log' -m fast -w -t 30 %s >/dev/null",
-             geteuid() == 0 ? "runuser -u postgres --" : "", bindir, home, home, action);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 struct want {
     struct dbpool *pool;
     struct dbpt_ctx *ctx;
@@ -166,7 +142,7 @@ static void test_server_stop_refuses_then_recovers(void **state)
     }
     w.batches = 2 + 2;
     assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
-    assert_int_equal(cluster_ctl("stop"), 0);
+    assert_int_equal(pgtest_ctl(&dbpt_pg, "stop"), 0);
     w.up = 0;
     w.ndone = ctx.ndone + 4;
     assert_true(dbpt_run_until(dbpt_base, reached, &w, 5000));
@@ -190,7 +166,7 @@ static void test_server_stop_refuses_then_recovers(void **state)
     /* it kept trying (with back-off) while the server was down */
     assert_true(st.conn_failures >= fail_before + 2);
 
-    assert_int_equal(cluster_ctl("start"), 0);
+    assert_int_equal(pgtest_ctl(&dbpt_pg, "start"), 0);
     w.up = 2;
     assert_true(dbpt_run_until(dbpt_base, reached, &w, 10000));
     assert_true(dbp_available(pool));

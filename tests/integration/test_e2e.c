@@ -7,8 +7,9 @@
  * reversal matching (partial and full), duplicate transmission, answers out
  * of order on one link, echo and sign-on, a malformed frame (that link
  * closed, another served), a missing field (39=30), the deadline (91 and no
- * hold left, also for a late approval), and a daemon without a database
- * (stand-in at once).  check_ledger() must be empty after every test.
+ * hold left, also for a late approval), a daemon without a database
+ * (stand-in at once), and the audit contract (approvals the audit log could
+ * not take answered 91, their holds released).  check_ledger() must be empty after every test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 
 #include "common/util.h"
 #include "crypto/pan.h"
+#include "tests/lib/audittest.h"
 #include "tests/lib/capture.h"
 #include "tests/lib/cgdtest.h"
 #include "tests/lib/pgtest.h"
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -641,6 +644,287 @@ static void test_audit_log(void **state)
     assert_non_null(strstr(out, "card.frozen"));
 }
 
+/*
+ * The database stopped and started again under traffic, same daemon: while
+ * it is down every purchase is answered from stand-in (91) at once; once it
+ * is back (the pool reconnects by itself) purchases are approved again.
+ */
+static void test_database_restart(void **state)
+{
+    (void)state;
+    int fd = signed_on_link(d.port[0]);
+    struct req r;
+    uint8_t buf[1024];
+    long len;
+    char rc[4];
+    pid_t pid = d.pid;
+    int ready = cgd_log_count(&d, "database connection ready");
+
+    req_init(&r, "0200", card("approved"), 100);
+    roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+    assert_string_equal(rc, "00");
+    PQfinish(conn);
+    conn = NULL;
+    assert_int_equal(pgtest_ctl(&pg, "stop"), 0);
+    for (int i = 0; i < 10; i++) {
+        int64_t t0 = util_now_us();
+        req_init(&r, "0200", card("approved"), 100);
+        roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+        assert_string_equal(rc, "91");
+        assert_true(util_now_us() - t0 < 3000000); /* before the 3 s budget */
+    }
+    assert_int_equal(pgtest_ctl(&pg, "start"), 0);
+    conn = pgtest_connect(&pg);
+    assert_non_null(conn);
+    bool approved = false;
+    for (int i = 0; i < 100 && !approved; i++) {
+        req_init(&r, "0200", card("approved"), 100);
+        roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+        approved = strcmp(rc, "00") == 0;
+        if (!approved) {
+            assert_string_equal(rc, "91");
+            usleep(100 * 1000);
+        }
+    }
+    assert_true(approved);
+    assert_true(cgd_log_count(&d, "database connection ready") > ready);
+    assert_int_equal(d.pid, pid);
+    assert_int_equal(kill(d.pid, 0), 0); /* no restart */
+    close(fd);
+}
+
+/*
+ * A second cardgated on the same database and PAN key (listener on
+ * d2->port[0], audit log in d2->dir/audit with audit_extra keys), started
+ * and connected.
+ */
+static void second_daemon(struct cgd *d2, const char *audit_extra)
+{
+    assert_int_equal(cgd_init(d2), 0);
+    assert_int_equal(cgd_write_conf(d2,
+                                    "[daemon]\nmax_requests = 64\n"
+                                    "[database]\npool_size = 2\n"
+                                    "[listener main]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
+                                    "[keys]\npan_key_file = %s\n"
+                                    "[audit]\ndir = %s/audit\nfsync = none\n%s",
+                                    d2->port[0], keyfile, d2->dir, audit_extra),
+                     0);
+    assert_int_equal(cgd_start(d2, NULL), 0);
+    assert_true(cgd_log_wait(d2, "database connection ready", 5000));
+}
+
+/*
+ * Two cardgated processes hammer one wallet, each with a burst of
+ * purchases pipelined on one link that together ask for more than it
+ * holds: the wallet loses exactly what was answered 00, never goes below
+ * zero, and check_ledger() stays empty.
+ */
+static void test_two_daemons_one_wallet(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    enum { PER_LINK = 40 };
+    long before = available("2001"), amount, approved = 0, declined = 0;
+    uint8_t buf[1024];
+    long len;
+    char rc[4], stan[8];
+
+    assert_true(before > 0);
+    amount = before / PER_LINK + 1; /* 2 * PER_LINK of them: about twice the wallet */
+    if (amount > 99999999)
+        amount = 99999999;
+    second_daemon(&d2, "");
+    int fds[2] = {signed_on_link(d.port[0]), signed_on_link(d2.port[0])};
+    for (int i = 0; i < PER_LINK; i++)
+        for (int k = 0; k < 2; k++) {
+            struct req r;
+            req_init(&r, "0200", card("approved"), amount);
+            req_send(fds[k], &r);
+        }
+    for (int i = 0; i < PER_LINK; i++)
+        for (int k = 0; k < 2; k++) {
+            recv_answer(fds[k], buf, sizeof(buf), &len, rc, stan);
+            if (strcmp(rc, "00") == 0)
+                approved++;
+            else
+                declined++;
+        }
+    long after = available("2001");
+    fprintf(stderr, "two daemons: %ld approved, %ld declined of %ld each; wallet %ld -> %ld\n",
+            approved, declined, amount, before, after);
+    assert_true(declined > 0);
+    assert_true(after >= 0);
+    assert_int_equal(before - after, approved * amount);
+    for (int k = 0; k < 2; k++)
+        close(fds[k]);
+    assert_int_equal(cgd_finish(&d2), 0);
+}
+
+/*
+ * SIGTERM with a burst of purchases on the link (sent as the first answer
+ * arrives): the daemon answers every
+ * request it took before it exits 0 (what it had not read yet it never
+ * saw); every authorization in the database for the burst was answered,
+ * and the approvals in the database are exactly the 00 answers.
+ */
+static void test_sigterm_under_traffic(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    enum { BURST = 60 };
+    uint8_t buf[1024];
+    long len, answered = 0, approved = 0;
+    char rc[4], stan[8], sql[320];
+    unsigned first = stan_seq + 1;
+
+    second_daemon(&d2, "");
+    int fd = signed_on_link(d2.port[0]);
+    for (int i = 0; i < BURST; i++) {
+        struct req r;
+        req_init(&r, "0200", card("approved"), 100);
+        req_send(fd, &r);
+    }
+    /* the first answer: the daemon is reading the burst; stop it now */
+    bool first_answer = true;
+    while ((len = cgd_recv_frame(fd, buf, sizeof(buf))) > 0) {
+        if (first_answer)
+            kill(d2.pid, SIGTERM);
+        first_answer = false;
+        assert_int_equal(cgd_field(buf, (size_t)len, 39, rc, sizeof(rc)), 0);
+        assert_int_equal(cgd_field(buf, (size_t)len, 11, stan, sizeof(stan)), 0);
+        answered++;
+        if (strcmp(rc, "00") == 0)
+            approved++;
+    }
+    fprintf(stderr, "SIGTERM under traffic: %ld of %d answered (%ld approved)\n", answered, BURST,
+            approved);
+    assert_true(answered > 0);
+    assert_int_equal(cgd_signal_wait(&d2, SIGTERM), 0);
+    assert_true(cgd_log_wait(&d2, "stopped", 100));
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM authorizations WHERE rrn >= 'E2E%09u' AND rrn <= 'E2E%09u'",
+             first, stan_seq);
+    assert_true(scalar_long(sql) <= answered);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM authorizations WHERE rrn >= 'E2E%09u' AND rrn <= 'E2E%09u'"
+             " AND response_code IN ('00', '10')",
+             first, stan_seq);
+    assert_int_equal(scalar_long(sql), approved);
+    close(fd);
+    assert_int_equal(cgd_finish(&d2), 0);
+}
+
+/*
+ * The audit contract when audit_flush() itself fails: the running daemon's
+ * file size limit (RLIMIT_FSIZE, SIGXFSZ ignored) is lowered to the audit
+ * segment's size, so the next write fails with EFBIG.  From then on every
+ * approval is answered 91 and its hold released; the wallet keeps only
+ * what was answered 00.  (The daemon's log is past the limit too: only the
+ * answers and the database are checked.)
+ */
+static void test_audit_flush_failure(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    char seg[600], sql[256], rc[4];
+    uint8_t buf[1024];
+    long len, before = available("2001"), approved = 0;
+    struct stat sb;
+
+    signal(SIGXFSZ, SIG_IGN); /* inherited by the daemon */
+    second_daemon(&d2, "");
+    int fd = signed_on_link(d2.port[0]);
+    struct req r;
+    req_init(&r, "0100", card("approved"), 1);
+    roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+    assert_string_equal(rc, "00");
+    approved++;
+    unsigned first = stan_seq + 1;
+    char dir[400];
+    snprintf(dir, sizeof(dir), "%s/audit", d2.dir);
+    audittest_nth_seg(dir, 0, seg, sizeof(seg));
+    assert_int_equal(stat(seg, &sb), 0);
+    struct rlimit lim = {.rlim_cur = (rlim_t)sb.st_size, .rlim_max = RLIM_INFINITY};
+    assert_int_equal(prlimit(d2.pid, RLIMIT_FSIZE, &lim, NULL), 0);
+    for (int i = 0; i < 5; i++) {
+        req_init(&r, "0100", card("approved"), 1);
+        roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+        assert_string_equal(rc, "91");
+    }
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM authorizations WHERE rrn >= 'E2E%09u' AND rrn <= 'E2E%09u'"
+             " AND status = 'late_released' AND response_code = '91' AND hold_amount = 0",
+             first, stan_seq);
+    for (int i = 0; i < 50 && scalar_long(sql) < 5; i++)
+        usleep(100 * 1000);
+    assert_int_equal(scalar_long(sql), 5);
+    assert_int_equal(available("2001"), before - approved);
+    close(fd);
+    lim.rlim_cur = RLIM_INFINITY;
+    assert_int_equal(prlimit(d2.pid, RLIMIT_FSIZE, &lim, NULL), 0);
+    (void)cgd_finish(&d2);
+    signal(SIGXFSZ, SIG_DFL);
+}
+
+/*
+ * The audit contract: once the audit log cannot take an answer record (its
+ * directory gone, so the next segment cannot be created), approvals are
+ * answered from stand-in (91) and their holds released like a late
+ * approval; the wallet keeps only what the switch was told was approved.
+ * A second cardgated on the same database, with a small audit segment.
+ */
+static void test_audit_failure_standin(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    char audit[400], moved[420], sql[256], rc[4];
+    uint8_t buf[1024];
+    long len, before = available("2001"), approved = 0, n91 = 0, tries = 0;
+    const long amount = 1;
+    long first_stan = stan_seq + 1;
+
+    second_daemon(&d2, "segment_size = 64k\n");
+    snprintf(audit, sizeof(audit), "%s/audit", d2.dir);
+    snprintf(moved, sizeof(moved), "%s/audit.gone", d2.dir);
+    int fd = signed_on_link(d2.port[0]);
+    struct req r;
+    req_init(&r, "0100", card("approved"), amount);
+    roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+    assert_string_equal(rc, "00");
+    approved++;
+    /* the writer keeps its open segment; the next one cannot be made */
+    assert_int_equal(rename(audit, moved), 0);
+    while (n91 < 5 && tries++ < 600) {
+        req_init(&r, "0100", card("approved"), amount);
+        roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
+        if (strcmp(rc, "00") == 0) {
+            if (n91 > 0)
+                fail_msg("stan %s approved after the audit log failed", r.stan);
+            approved++;
+        } else if (strcmp(rc, "91") == 0) {
+            char v[16];
+            assert_int_not_equal(cgd_field(buf, (size_t)len, 38, v, sizeof(v)), 0);
+            n91++;
+        } else {
+            fail_msg("stan %s: unexpected %s", r.stan, rc);
+        }
+    }
+    assert_int_equal(n91, 5);
+    assert_true(cgd_log_wait(&d2, "approval not in the audit log", 1000));
+    /* every stand-in answer's hold released (release_late_answered) */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM authorizations WHERE rrn >= 'E2E%09ld' AND rrn <= 'E2E%09u'"
+             " AND status = 'late_released' AND response_code = '91' AND hold_amount = 0",
+             first_stan, stan_seq);
+    for (int i = 0; i < 50 && scalar_long(sql) < n91; i++)
+        usleep(100 * 1000);
+    assert_int_equal(scalar_long(sql), n91);
+    assert_int_equal(available("2001"), before - approved * amount);
+    close(fd);
+    assert_int_equal(rename(moved, audit), 0);
+    assert_int_equal(cgd_finish(&d2), 0);
+}
+
 /* ---- fixtures ---------------------------------------------------------- */
 
 static int ledger_ok(void **state)
@@ -731,6 +1015,11 @@ int main(void)
         cmocka_unit_test_teardown(test_no_database, ledger_ok),
         cmocka_unit_test_teardown(test_interop_switch, ledger_ok),
         cmocka_unit_test(test_audit_log),
+        cmocka_unit_test_teardown(test_audit_failure_standin, ledger_ok),
+        cmocka_unit_test_teardown(test_audit_flush_failure, ledger_ok),
+        cmocka_unit_test_teardown(test_two_daemons_one_wallet, ledger_ok),
+        cmocka_unit_test_teardown(test_sigterm_under_traffic, ledger_ok),
+        cmocka_unit_test_teardown(test_database_restart, ledger_ok),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

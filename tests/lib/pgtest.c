@@ -108,3 +108,27 @@ char *pgtest_scalar(PGconn *c, const char *sql)
     PQclear(r);
     return out;
 }
+
+/*
+ * pg_ctl start|stop on the test's cluster, in place (same data, same port):
+ * tests/pgtmp has no restart, and stop there removes the cluster.
+ */
+int pgtest_ctl(const struct pgtest *pg, const char *action)
+{
+    char home[512], marker[600], cmd[2048];
+    snprintf(home, sizeof(home), "%s", pg->dir);
+    snprintf(marker, sizeof(marker), "%s/.pgtmp-home", pg->dir);
+    FILE *fp = fopen(marker, "r");
+    if (fp != NULL) {
+        if (fgets(home, sizeof(home), fp) != NULL)
+            home[strcspn(home, "\n")] = '\0';
+        fclose(fp);
+    }
+    const char *bindir = getenv("PG_BINDIR");
+    if (bindir == NULL || *bindir == '\0')
+        bindir = "/usr/lib/postgresql/15/bin";
+    snprintf(cmd, sizeof(cmd),
+             "%s %s/pg_ctl -D '%s/data' -l '%s/postgresql.log' -m fast -w -t 30 %s >/dev/null",
+             geteuid() == 0 ? "runuser -u postgres --" : "", bindir, home, home, action);
+    return system(cmd) == 0 ? 0 : -1;
+}

@@ -38,6 +38,12 @@ PGconn *pgtest_connect(const struct pgtest *pg);
  */
 char *pgtest_scalar(PGconn *c, const char *sql);
 
+/*
+ * pg_ctl start|stop on pg's cluster in place (same data, same port; a
+ * stopped cluster is still removed by pgtest_stop).  0 or -1.
+ */
+int pgtest_ctl(const struct pgtest *pg, const char *action);
+
 /* Path of a built program: "$CARDGATE_BUILD/name" (default build/). */
 const char *pgtest_prog(const char *name, char *buf, unsigned len);
 
