@@ -4,8 +4,9 @@
 #
 #   bench_db_seed            companies, wallets, policies and cards as
 #                            bench/db.sh describes (PG* environment)
-#   script NAME LO HI N      writes $work/NAME.sql: authorize_batch of N
+#   script NAME LO HI N [FN] writes $work/NAME.sql: FN (authorize_batch) of N
 #                            random cards LO..HI per call
+#   once SET N CLIENTS       authorizations/s of one pgbench run
 #   measure SET N CLIENTS    median authorizations/s of $runs pgbench runs of
 #                            $work/SET_N.sql, $secs seconds each
 # Callers set $work, $secs and $runs.
@@ -42,9 +43,9 @@ SQL
 }
 
 # One pgbench script per (data set, requests per call).  lo/hi: the card range.
-script() { # name lo hi n
+script() { # name lo hi n [function]
     cat > "$work/$1.sql" <<EOF
-SELECT count(*) FROM authorize_batch(ARRAY(
+SELECT count(*) FROM ${5:-authorize_batch}(ARRAY(
   SELECT ROW('auth', '0100', encode(sha256((($2 + floor(random() * ($3 - $2 + 1)))::int)::text::bytea), 'hex'),
              NULL, 'BENCH', (:client_id * 1000000 + g)::text, (floor(random() * 1e12))::bigint::text,
              to_char(clock_timestamp(), 'MMDDHH24MISS') || (floor(random() * 1e6))::int::text, NULL,
@@ -55,14 +56,19 @@ SELECT count(*) FROM authorize_batch(ARRAY(
     FROM generate_series(1, $4) g));
 EOF
 }
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# authorizations/s of one pgbench run
+once() { # set n clients
+    local tps
+    tps=$(pgbench -n -f "$work/${1}_$2.sql" -c "$3" -j "$(( $3 < 2 ? 1 : 2 ))" \
+              -T "$secs" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+    awk -v t="${tps:-0}" -v n="$2" 'BEGIN { printf "%d", t * n }'
+}
+
 # median authorizations/s of `runs` pgbench runs
 measure() { # set n clients
-    local set=$1 n=$2 clients=$3 i tps vals=()
-    for ((i = 0; i < runs; i++)); do
-        tps=$(pgbench -n -f "$work/${set}_$n.sql" -c "$clients" -j "$(( clients < 2 ? 1 : 2 ))" \
-                  -T "$secs" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
-        vals+=("$(awk -v t="${tps:-0}" -v n="$n" 'BEGIN { printf "%d", t * n }')")
-    done
-    printf '%s\n' "${vals[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+    local i
+    for ((i = 0; i < runs; i++)); do once "$1" "$2" "$3"; echo; done | median
 }
 
