@@ -244,6 +244,13 @@ static int tls_context(struct listener *lsn)
         SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1)
         goto fail;
+    /*
+     * A switch that drops TCP without close_notify has closed the link, not
+     * attacked it: frames are length-delimited, so a truncated stream is
+     * only an incomplete frame.  Without this OpenSSL 3 reports "unexpected
+     * eof" and the close is logged as a TLS error.
+     */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     if (c->tls_verify != CG_TLS_VERIFY_NONE) {
         if (SSL_CTX_load_verify_locations(ctx, c->tls_ca, NULL) != 1)
             goto fail;

@@ -143,12 +143,18 @@ static void test_mtls_with_cert(void **state)
 {
     SSL_CTX *ctx;
     SSL *ssl;
+    int closed = cgd_log_count(&d, "peer closed the connection");
 
     (void)state;
     ssl = tls_connect(d.port[0], "client", &ctx);
     assert_true(tls_echo(ssl));
-    tls_close(ssl, ctx);
     assert_true(cgd_log_wait(&d, "established, client certificate: /CN=test-switch", 1000));
+    /* dropped without close_notify: an ordinary close, not a TLS error */
+    tls_close(ssl, ctx);
+    for (int i = 0; i < 100 && cgd_log_count(&d, "peer closed the connection") == closed; i++)
+        usleep(10000);
+    assert_int_equal(cgd_log_count(&d, "peer closed the connection"), closed + 1);
+    assert_int_equal(cgd_log_count(&d, "closed: TLS error"), 0);
 }
 
 static void test_mtls_without_cert(void **state)
