@@ -474,6 +474,26 @@ static void test_deadline_locked(void **state)
 }
 
 /*
+ * slow_commits(true): every statement inserting into authorizations sleeps
+ * 0.6 s after its rows are written (a trigger), so a batch decided in time
+ * commits after its deadline; slow_commits(false) removes the trigger.
+ */
+static void slow_commits(bool on)
+{
+    if (on)
+        exec_ok(conn,
+                "CREATE TABLE IF NOT EXISTS e2e_slow (on_ boolean);"
+                "CREATE OR REPLACE FUNCTION e2e_slow() RETURNS trigger LANGUAGE plpgsql AS $$"
+                " BEGIN IF EXISTS (SELECT 1 FROM e2e_slow) THEN PERFORM pg_sleep(0.6); END IF;"
+                " RETURN NULL; END $$;"
+                "CREATE TRIGGER e2e_slow AFTER INSERT ON authorizations"
+                " FOR EACH STATEMENT EXECUTE FUNCTION e2e_slow();"
+                "INSERT INTO e2e_slow VALUES (true)");
+    else
+        exec_ok(conn, "DELETE FROM e2e_slow; DROP TRIGGER e2e_slow ON authorizations");
+}
+
+/*
  * A late approval: decided in time but committed after the deadline (a
  * trigger sleeps).  The switch got 91; the daemon releases the hold and a
  * retransmission is answered 91 too.
@@ -487,18 +507,12 @@ static void test_late_approval_released(void **state)
     long len, before = available("2001");
     char rc[4], sql[256];
 
-    exec_ok(conn, "CREATE TABLE IF NOT EXISTS e2e_slow (on_ boolean);"
-                  "CREATE OR REPLACE FUNCTION e2e_slow() RETURNS trigger LANGUAGE plpgsql AS $$"
-                  " BEGIN IF EXISTS (SELECT 1 FROM e2e_slow) THEN PERFORM pg_sleep(0.6); END IF;"
-                  " RETURN NULL; END $$;"
-                  "CREATE TRIGGER e2e_slow AFTER INSERT ON authorizations"
-                  " FOR EACH STATEMENT EXECUTE FUNCTION e2e_slow();"
-                  "INSERT INTO e2e_slow VALUES (true)");
+    slow_commits(true);
     req_init(&r, "0100", card("approved"), 800);
     roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
     assert_string_equal(rc, "91");
     assert_true(cgd_log_wait(&d, "released", 5000));
-    exec_ok(conn, "DELETE FROM e2e_slow");
+    slow_commits(false);
     snprintf(sql, sizeof(sql),
              "SELECT status || ' ' || response_code || ' ' || hold_amount FROM authorizations"
              " WHERE stan = '%s'",
@@ -511,7 +525,6 @@ static void test_late_approval_released(void **state)
     roundtrip(fd, &r, buf, sizeof(buf), &len, rc);
     assert_string_equal(rc, "91");
     assert_int_equal(available("2001"), before);
-    exec_ok(conn, "DROP TRIGGER e2e_slow ON authorizations");
     close(fd);
 }
 
@@ -530,13 +543,7 @@ static void test_connection_lost_recheck(void **state)
     char rc[4], sql[256];
     int released = cgd_log_count(&d, "released");
 
-    exec_ok(conn, "CREATE TABLE IF NOT EXISTS e2e_slow (on_ boolean);"
-                  "CREATE OR REPLACE FUNCTION e2e_slow() RETURNS trigger LANGUAGE plpgsql AS $$"
-                  " BEGIN IF EXISTS (SELECT 1 FROM e2e_slow) THEN PERFORM pg_sleep(0.6); END IF;"
-                  " RETURN NULL; END $$;"
-                  "CREATE TRIGGER e2e_slow AFTER INSERT ON authorizations"
-                  " FOR EACH STATEMENT EXECUTE FUNCTION e2e_slow();"
-                  "INSERT INTO e2e_slow VALUES (true)");
+    slow_commits(true);
     req_init(&r, "0100", card("approved"), 600);
     req_send(fd, &r);
     usleep(300 * 1000);
@@ -549,8 +556,7 @@ static void test_connection_lost_recheck(void **state)
     assert_string_equal(rc, "91");
     for (int i = 0; i < 100 && cgd_log_count(&d, "released") == released; i++)
         usleep(100 * 1000);
-    exec_ok(conn, "DELETE FROM e2e_slow");
-    exec_ok(conn, "DROP TRIGGER e2e_slow ON authorizations");
+    slow_commits(false);
     if (cgd_log_count(&d, "released") == released)
         cgd_dump_log(&d);
     assert_true(cgd_log_count(&d, "released") > released);
