@@ -47,9 +47,10 @@
 
 enum { STMT_AUTH = 0, STMT_RELEASE = 1, STMT_SETTLE = 2, STMT_CARDS = 3 };
 
-#define PL_SETTLE_BATCH 64        /* stand-in approvals settled per call */
-#define PL_SETTLE_AFTER 1000000LL /* settle only this long past the request's deadline */
-#define PL_CARDS_PAGE   1000      /* cards per limit-cache query */
+#define PL_SETTLE_BATCH   64        /* stand-in approvals settled per call */
+#define PL_SETTLE_AFTER   1000000LL /* settle only this long past the request's deadline */
+#define PL_CARDS_PAGE     1000      /* cards per limit-cache query */
+#define PL_CARDS_RETRY_US 1000000LL /* a failed limit-cache pass starts again after this */
 
 /* The fields echoed in an answer, in this order. */
 static const int echo_fields[] = {2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 90};
@@ -599,8 +600,7 @@ static void flush_cb(evutil_socket_t fd, short ev, void *arg)
                   "and their holds released");
     if (pl->sj != NULL) {
         bool voided = false;
-        TAILQ_FOREACH(r, &pl->sendq, q)
-        {
+        for (r = TAILQ_FIRST(&pl->sendq); r != NULL; r = TAILQ_NEXT(r, q)) {
             if (r->sj_seq != 0 && (jfail || unproven || r->audit_lost)) {
                 standin_void(pl, r, jfail ? "journal" : "audit");
                 voided = true;
@@ -1044,7 +1044,7 @@ static void cards_done(struct pipeline *pl, const struct dbp_outcome *o)
             log_warnx("standin: card limits not loaded (%s): retried",
                       o->message ? o->message : "connection lost");
         pl->cards_in_pass = false;
-        pl->cards_next_us = now + PL_SETTLE_AFTER;
+        pl->cards_next_us = now + PL_CARDS_RETRY_US;
         return;
     }
     long n = strtol(PQgetvalue(o->res, o->row, 1), NULL, 10);
@@ -1073,7 +1073,7 @@ static void cards_done(struct pipeline *pl, const struct dbp_outcome *o)
         cards_query(pl);
         if (!pl->cards_busy) { /* no connection now: the pass starts again later */
             pl->cards_in_pass = false;
-            pl->cards_next_us = now + PL_SETTLE_AFTER;
+            pl->cards_next_us = now + PL_CARDS_RETRY_US;
         }
         return;
     }

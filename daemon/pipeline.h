@@ -52,6 +52,10 @@
  * lost after sending) is asked again (idempotent) to learn whether it
  * approved, and released the same way.  With no usable connection a request
  * is answered from stand-in at once.  Every request is answered exactly once.
+ * With [standin] mode = approve a plain purchase within the card's stand-in
+ * limit is approved instead (journaled first, settled later; see
+ * daemon/standin.h and daemon/README.md), and a late database approval of
+ * such a request is kept as its hold rather than released.
  *
  * Order per loop iteration: answers are recorded in the audit batch, the
  * batch is flushed (fdatasync per [audit] fsync), then the answers are

@@ -561,7 +561,7 @@ static int card_cmp(const void *a, const void *b)
 
 static struct standin_card *find_card(const struct standin_cache *c, const char *pan_hash)
 {
-    struct standin_card key;
+    struct standin_card key = {.limit = 0};
     if (c->ncur == 0 || strlen(pan_hash) != PAN_HASH_HEX - 1)
         return NULL;
     memcpy(key.pan_hash, pan_hash, PAN_HASH_HEX);

@@ -1218,6 +1218,76 @@ static void test_standin_late_db_approval(void **state)
     assert_int_equal(cgd_finish(&d2), 0);
 }
 
+/*
+ * The audit log fails while the database is stopped: stand-in approvals it
+ * cannot prove go out as 91 (rule standin.audit) and are voided in the
+ * journal, so that once the database is back exactly the approvals the
+ * switch was told of are settled, and nothing else.
+ */
+static void test_standin_audit_failure_void(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    char audit[400], moved[420], rc[4], appr[8], sql[400];
+    long before = available("2001"), approved = 0, n91 = 0, tries = 0;
+    long first_stan = stan_seq + 1;
+    struct req r;
+
+    standin_daemon(&d2);
+    assert_int_equal(cgd_signal_wait(&d2, SIGTERM), 0);
+    FILE *f = fopen(d2.conf, "a");
+    assert_non_null(f);
+    fprintf(f, "segment_size = 64k\n"); /* [audit] is the last section */
+    fclose(f);
+    int started = cgd_log_count(&d2, "stand-in limits of");
+    assert_int_equal(cgd_start(&d2, NULL), 0);
+    log_wait_count(&d2, "stand-in limits of", started + 1);
+    snprintf(audit, sizeof(audit), "%s/audit", d2.dir);
+    snprintf(moved, sizeof(moved), "%s/audit.gone", d2.dir);
+    int fd = cgd_connect(d2.port[0]);
+    assert_true(fd >= 0);
+    db_stop();
+    req_init(&r, "0100", card("approved"), 1);
+    roundtrip_appr(fd, &r, rc, appr);
+    assert_string_equal(rc, "00");
+    approved++;
+    assert_int_equal(rename(audit, moved), 0);
+    while (n91 < 3 && tries++ < 2000) {
+        req_init(&r, "0100", card("approved"), 1);
+        roundtrip_appr(fd, &r, rc, appr);
+        if (strcmp(rc, "00") == 0) {
+            if (n91 > 0)
+                fail_msg("stan %s approved after the audit log failed", r.stan);
+            approved++;
+        } else {
+            assert_string_equal(rc, "91");
+            assert_string_equal(appr, "");
+            n91++;
+        }
+    }
+    assert_int_equal(n91, 3);
+    assert_true(cgd_log_wait(&d2, "stand-in approval not proven (audit)", 1000));
+    assert_int_equal(rename(moved, audit), 0);
+    db_start();
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) || ' ' || coalesce(sum(hold_amount), 0) FROM authorizations"
+             " WHERE rrn >= 'E2E%09ld' AND rrn <= 'E2E%09u' AND rule = 'standin.approved'",
+             first_stan, stan_seq);
+    char want[64];
+    snprintf(want, sizeof(want), "%ld %ld", approved, approved);
+    log_wait_count(&d2, "stand-in approval stan", (int)approved);
+    char *v = scalar(sql);
+    assert_string_equal(v, want);
+    free(v);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM authorizations WHERE rrn >= 'E2E%09ld' AND rrn <= 'E2E%09u'",
+             first_stan, stan_seq);
+    assert_int_equal(scalar_long(sql), approved);
+    assert_int_equal(available("2001"), before - approved);
+    close(fd);
+    assert_int_equal(cgd_finish(&d2), 0);
+}
+
 /* ---- fixtures ---------------------------------------------------------- */
 
 static int ledger_ok(void **state)
@@ -1317,6 +1387,7 @@ int main(void)
         cmocka_unit_test_teardown(test_standin_sigkill_replay, ledger_ok),
         cmocka_unit_test_teardown(test_standin_journal_locked, ledger_ok),
         cmocka_unit_test_teardown(test_standin_late_db_approval, ledger_ok),
+        cmocka_unit_test_teardown(test_standin_audit_failure_void, ledger_ok),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
