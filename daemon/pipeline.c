@@ -918,6 +918,12 @@ static void late_outcome(struct pipeline *pl, struct pl_req *r, const struct dbp
 
 /* ---- stand-in approvals ([standin] mode = approve) ---------------------- */
 
+/* The request's text fields a journal record keeps (same names in both). */
+#define REQ_REC_STRINGS(X)                                                                         \
+    X(mti)                                                                                         \
+    X(pan_hash) X(acquirer) X(stan) X(rrn) X(xmit) X(local_at) X(terminal) X(merchant)             \
+        X(merchant_name) X(mcc) X(country) X(txn_cur) X(bill_cur) X(channel)
+
 /*
  * Approve r in stand-in when the configuration, the request and the card's
  * remaining stand-in amount allow it: a plain purchase (0100/0200,
@@ -948,23 +954,9 @@ static bool standin_try_approve(struct pipeline *pl, struct pl_req *r, const cha
     rec.deadline_wall_us = r->deadline_wall_us;
     pl->appr_ctr++;
     snprintf(rec.appr, sizeof(rec.appr), "S%05u", (unsigned)(pl->appr_ctr % 100000));
-#define CP(f) snprintf(rec.f, sizeof(rec.f), "%s", r->f)
-    CP(mti);
-    CP(pan_hash);
-    CP(rrn);
-    CP(stan);
-    CP(xmit);
-    CP(local_at);
-    CP(terminal);
-    CP(merchant);
-    CP(merchant_name);
-    CP(mcc);
-    CP(country);
-    CP(channel);
-    CP(bill_cur);
-    CP(txn_cur);
+#define CP(f) snprintf(rec.f, sizeof(rec.f), "%s", r->f);
+    REQ_REC_STRINGS(CP)
 #undef CP
-    snprintf(rec.acquirer, sizeof(rec.acquirer), "%s", r->acquirer);
     if (sj_append(pl->sj, &rec) != 0) {
         standin_cache_give(pl->sc, r->pan_hash, amount);
         log_warnx("stan %s: stand-in approval not journaled: stand-in code instead", r->stan);
@@ -1107,24 +1099,10 @@ static void settle_some(struct pipeline *pl)
         r->sj_seq = rec->seq;
         r->sj_amount = rec->amount;
         r->kind = "standin";
-        memcpy(r->mti, rec->mti, sizeof(r->mti));
         r->proc[0] = r->expiry[0] = '\0';
-#define CP(f) snprintf(r->f, sizeof(r->f), "%s", rec->f)
-        CP(pan_hash);
-        CP(acquirer);
-        CP(stan);
-        CP(rrn);
-        CP(xmit);
-        CP(local_at);
-        CP(terminal);
-        CP(merchant);
-        CP(merchant_name);
-        CP(mcc);
-        CP(country);
-        CP(txn_cur);
-        CP(bill_cur);
-        CP(channel);
-        CP(appr);
+#define CP(f) snprintf(r->f, sizeof(r->f), "%s", rec->f);
+        REQ_REC_STRINGS(CP)
+        CP(appr)
 #undef CP
         r->pan[0] = '\0';
         r->txn_amount = rec->txn_amount;
