@@ -28,6 +28,7 @@ struct standin_journal {
     char path[4096];
     int fd, lock_fd;
     bool dirty; /* written since the last sync */
+    off_t end;  /* bytes of whole records in the file */
     uint64_t next_seq;
     struct standin_rec *pend;
     size_t npend, max_pending;
@@ -219,6 +220,25 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+/*
+ * Append one encoded record.  A failed or short write is cut off again, so
+ * that no torn record is left before the next one (which would make the
+ * file unreadable past it at the next replay).
+ */
+static int append_record(struct standin_journal *j, const struct sj_buf *w)
+{
+    if (write_all(j->fd, w->b, w->n) != 0) {
+        log_warn("standin journal %s: write failed", j->path);
+        if (ftruncate(j->fd, j->end) != 0)
+            log_warn("standin journal %s: cannot cut off a failed write", j->path);
+        return -1;
+    }
+    j->end += (off_t)w->n;
+    j->dirty = true;
+    j->nrecords++;
+    return 0;
+}
+
 static ssize_t find_pending(const struct standin_journal *j, uint64_t seq)
 {
     for (size_t i = 0; i < j->npend; i++)
@@ -328,6 +348,7 @@ int sj_open(const char *path, size_t max_pending, struct standin_journal **out, 
         }
         if (replay(j, buf, len, &good, err, errlen) != 0)
             goto fail;
+        j->end = (off_t)good;
         if (good < len) {
             j->torn = 1;
             log_warnx("standin journal %s: torn last record (%zu bytes at offset %zu) cut off",
@@ -368,13 +389,9 @@ int sj_append(struct standin_journal *j, struct standin_rec *rec)
         return -1;
     rec->seq = j->next_seq;
     encode(&w, SJ_APPROVE, rec->seq, rec);
-    if (write_all(j->fd, w.b, w.n) != 0) {
-        log_warn("standin journal %s: write failed", j->path);
+    if (append_record(j, &w) != 0)
         return -1;
-    }
     j->next_seq++;
-    j->dirty = true;
-    j->nrecords++;
     j->pend[j->npend++] = *rec;
     return 0;
 }
@@ -399,12 +416,8 @@ int sj_done(struct standin_journal *j, uint64_t seq)
     if (i < 0)
         return 1;
     encode(&w, SJ_DONE, seq, NULL);
-    if (write_all(j->fd, w.b, w.n) != 0) {
-        log_warn("standin journal %s: write failed", j->path);
+    if (append_record(j, &w) != 0)
         return -1;
-    }
-    j->dirty = true;
-    j->nrecords++;
     drop_pending(j, (size_t)i);
     return 0;
 }
@@ -434,6 +447,7 @@ int sj_compact(struct standin_journal *j)
             return -1;
         }
         j->nrecords = 0;
+        j->end = 0;
         j->dirty = false;
         return 0;
     }
@@ -443,10 +457,12 @@ int sj_compact(struct standin_journal *j)
         log_warn("standin journal: cannot create %s", tmp);
         return -1;
     }
+    off_t end = 0;
     for (size_t i = 0; i < j->npend; i++) {
         encode(&w, SJ_APPROVE, j->pend[i].seq, &j->pend[i]);
         if (write_all(fd, w.b, w.n) != 0)
             goto fail;
+        end += (off_t)w.n;
     }
     if (fdatasync(fd) != 0 || rename(tmp, j->path) != 0)
         goto fail;
@@ -454,6 +470,7 @@ int sj_compact(struct standin_journal *j)
         log_warn("standin journal: cannot sync the directory of %s", j->path);
     close(j->fd);
     j->fd = fd;
+    j->end = end;
     j->nrecords = j->npend;
     j->dirty = false;
     return 0;

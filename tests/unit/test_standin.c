@@ -1,6 +1,7 @@
 /*
  * test_standin.c - the stand-in journal (append, sync, replay, DONE records,
- * compaction, a torn last record cut off, corruption in the middle refused,
+ * compaction, a torn last record cut off, a failed write cut off,
+ * corruption in the middle refused,
  * one process per journal, max_pending) and the per-card limit cache
  * (limit arithmetic, refresh recounting the journal, max_cards).
  */
@@ -14,9 +15,11 @@
 #include "daemon/standin.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -225,6 +228,43 @@ static void test_torn_last_record(void **state)
     sj_close(j);
 }
 
+/*
+ * A write that fails half way (the file size limit here; a full disk in
+ * life) is cut off again: the next record follows the last whole one, and
+ * the journal replays.
+ */
+static void test_failed_write_cut_off(void **state)
+{
+    (void)state;
+    struct standin_journal *j = open_ok(16);
+    struct standin_rec r;
+    struct rlimit old, lim;
+
+    rec_init(&r, 'g', 900, 10);
+    assert_int_equal(sj_append(j, &r), 0);
+    off_t one = file_size();
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = (rlim_t)one + 100;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    rec_init(&r, 'g', 901, 10);
+    int rc = sj_append(j, &r);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(rc, -1);
+    assert_int_equal(sj_npending(j), 1);
+    assert_int_equal(file_size(), one);
+    rec_init(&r, 'g', 902, 10);
+    assert_int_equal(sj_append(j, &r), 0);
+    sj_close(j);
+    j = open_ok(16);
+    assert_int_equal(sj_torn(j), 0);
+    assert_int_equal(sj_npending(j), 2);
+    assert_string_equal(sj_pending(j, 1)->stan, "000902");
+    sj_close(j);
+}
+
 /* A bad record with valid ones after it is not a torn tail: refused. */
 static void test_corrupt_middle_refused(void **state)
 {
@@ -376,6 +416,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_and_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_last_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_write_cut_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_middle_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_pending, setup, teardown),
