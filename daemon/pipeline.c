@@ -921,8 +921,9 @@ static void late_outcome(struct pipeline *pl, struct pl_req *r, const struct dbp
 /* The request's text fields a journal record keeps (same names in both). */
 #define REQ_REC_STRINGS(X)                                                                         \
     X(mti)                                                                                         \
-    X(pan_hash) X(acquirer) X(stan) X(rrn) X(xmit) X(local_at) X(terminal) X(merchant)             \
-        X(merchant_name) X(mcc) X(country) X(txn_cur) X(bill_cur) X(channel)
+    X(pan_hash)                                                                                    \
+    X(acquirer) X(stan) X(rrn) X(xmit) X(local_at) X(terminal) X(merchant) X(merchant_name) X(mcc) \
+        X(country) X(txn_cur) X(bill_cur) X(channel)
 
 /*
  * Approve r in stand-in when the configuration, the request and the card's
@@ -1081,12 +1082,18 @@ static void cards_done(struct pipeline *pl, const struct dbp_outcome *o)
         log_info("standin: stand-in limits of %zu cards loaded", standin_cache_size(pl->sc));
 }
 
-/* Settle up to PL_SETTLE_BATCH journaled approvals past their deadline. */
+/*
+ * Settle up to PL_SETTLE_BATCH journaled approvals past their deadline (one
+ * request slot each, so that json_request builds them like any request).
+ */
 static void settle_some(struct pipeline *pl)
 {
     int64_t wall = wall_now_us();
 
-    for (size_t i = 0; i < sj_npending(pl->sj) && pl->settling < PL_SETTLE_BATCH; i++) {
+    /* at most a quarter of the request slots: requests keep theirs */
+    unsigned cap = pl->nslots / 4 < PL_SETTLE_BATCH ? pl->nslots / 4 + 1 : PL_SETTLE_BATCH;
+
+    for (size_t i = 0; i < sj_npending(pl->sj) && pl->settling < cap; i++) {
         const struct standin_rec *rec = sj_pending(pl->sj, i);
         if (rec->deadline_wall_us + PL_SETTLE_AFTER > wall)
             continue;

@@ -1065,7 +1065,7 @@ static void test_standin_db_down(void **state)
     assert_int_equal(cgd_log_count(&d2, "approved in stand-in"), 3);
 
     db_start();
-    log_wait_count(&d2, "stand-in approval stan", 3);
+    log_wait_count(&d2, "settled: auth", 3);
     for (int i = 0; i < 2; i++) {
         char *v = standin_rows(ok[i].stan);
         assert_string_equal(v, "1 2000");
@@ -1134,7 +1134,7 @@ static void test_standin_sigkill_replay(void **state)
     db_start();
     assert_int_equal(cgd_start(&d2, NULL), 0);
     log_wait_count(&d2, "2 approvals to settle", 1);
-    log_wait_count(&d2, "stand-in approval stan", 2);
+    log_wait_count(&d2, "settled: auth", 2);
     for (int i = 0; i < 2; i++) {
         char *v = standin_rows(r[i].stan);
         assert_string_equal(v, "1 1500");
@@ -1202,7 +1202,7 @@ static void test_standin_late_db_approval(void **state)
     assert_string_equal(rc, "00");
     assert_int_equal(appr[0], 'S');
     log_wait_count(&d2, "kept as its hold", 1);
-    log_wait_count(&d2, "stand-in approval stan", 1);
+    log_wait_count(&d2, "settled: auth", 1);
     slow_commits(false);
     snprintf(sql, sizeof(sql),
              "SELECT count(*) || ' ' || sum(hold_amount) || ' ' || string_agg(kind, ',')"
@@ -1275,7 +1275,7 @@ static void test_standin_audit_failure_void(void **state)
              first_stan, stan_seq);
     char want[64];
     snprintf(want, sizeof(want), "%ld %ld", approved, approved);
-    log_wait_count(&d2, "stand-in approval stan", (int)approved);
+    log_wait_count(&d2, "settled: auth", (int)approved);
     char *v = scalar(sql);
     assert_string_equal(v, want);
     free(v);
