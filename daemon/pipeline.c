@@ -920,10 +920,21 @@ static void late_outcome(struct pipeline *pl, struct pl_req *r, const struct dbp
 
 /* The request's text fields a journal record keeps (same names in both). */
 #define REQ_REC_STRINGS(X)                                                                         \
-    X(mti)                                                                                         \
-    X(pan_hash)                                                                                    \
-    X(acquirer) X(stan) X(rrn) X(xmit) X(local_at) X(terminal) X(merchant) X(merchant_name) X(mcc) \
-        X(country) X(txn_cur) X(bill_cur) X(channel)
+    X(mti);                                                                                        \
+    X(pan_hash);                                                                                   \
+    X(acquirer);                                                                                   \
+    X(stan);                                                                                       \
+    X(rrn);                                                                                        \
+    X(xmit);                                                                                       \
+    X(local_at);                                                                                   \
+    X(terminal);                                                                                   \
+    X(merchant);                                                                                   \
+    X(merchant_name);                                                                              \
+    X(mcc);                                                                                        \
+    X(country);                                                                                    \
+    X(txn_cur);                                                                                    \
+    X(bill_cur);                                                                                   \
+    X(channel)
 
 /*
  * Approve r in stand-in when the configuration, the request and the card's
@@ -955,8 +966,8 @@ static bool standin_try_approve(struct pipeline *pl, struct pl_req *r, const cha
     rec.deadline_wall_us = r->deadline_wall_us;
     pl->appr_ctr++;
     snprintf(rec.appr, sizeof(rec.appr), "S%05u", (unsigned)(pl->appr_ctr % 100000));
-#define CP(f) snprintf(rec.f, sizeof(rec.f), "%s", r->f);
-    REQ_REC_STRINGS(CP)
+#define CP(f) snprintf(rec.f, sizeof(rec.f), "%s", r->f)
+    REQ_REC_STRINGS(CP);
 #undef CP
     if (sj_append(pl->sj, &rec) != 0) {
         standin_cache_give(pl->sc, r->pan_hash, amount);
@@ -1107,9 +1118,9 @@ static void settle_some(struct pipeline *pl)
         r->sj_amount = rec->amount;
         r->kind = "standin";
         r->proc[0] = r->expiry[0] = '\0';
-#define CP(f) snprintf(r->f, sizeof(r->f), "%s", rec->f);
-        REQ_REC_STRINGS(CP)
-        CP(appr)
+#define CP(f) snprintf(r->f, sizeof(r->f), "%s", rec->f)
+        REQ_REC_STRINGS(CP);
+        CP(appr);
 #undef CP
         r->pan[0] = '\0';
         r->txn_amount = rec->txn_amount;
