@@ -30,6 +30,9 @@ void cg_config_defaults(struct cg_config *cfg)
     cfg->db_reconnect_min_us = 100 * US_MS;
     cfg->db_reconnect_max_us = 5 * US_S;
     memcpy(cfg->standin_response, "91", 3);
+    cfg->standin_refresh_us = 60 * US_S;
+    cfg->standin_max_cards = 1000000;
+    cfg->standin_max_pending = 100000;
     cfg->cvv_position = -1;
     snprintf(cfg->audit_dir, sizeof(cfg->audit_dir), "/var/lib/cardgate/audit");
     cfg->audit_segment_size = 64ULL << 20;
@@ -279,9 +282,21 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
     s = conf_find(f, "standin", NULL);
     if (s != NULL) {
         const char *rc = NULL;
+        static const char *const modes[] = {"decline", "approve", NULL};
+        int mode = 0;
         if (conf_get_str(f, s, "response_code", &rc, err) != 0 ||
-            conf_get_bool(f, s, "approve_up_to_limit", &cfg->standin_approve, err) != 0)
+            conf_get_enum(f, s, "mode", modes, &mode, err) != 0 ||
+            copy_str(f, s, "journal", cfg->standin_journal, sizeof(cfg->standin_journal), err) !=
+                0 ||
+            conf_get_duration_us(f, s, "refresh", 1 * US_S, 24 * US_H, &cfg->standin_refresh_us,
+                                 err) != 0 ||
+            conf_get_size(f, s, "max_cards", 1, 100000000, &cfg->standin_max_cards, err) != 0 ||
+            conf_get_size(f, s, "max_pending", 1, 10000000, &cfg->standin_max_pending, err) != 0)
             return -1;
+        cfg->standin_approve = mode == 1;
+        if (cfg->standin_approve && cfg->standin_journal[0] == '\0')
+            return conf_fail(f, conf_kv_get(s, "mode")->line, err,
+                             "[standin] mode = approve needs 'journal' (a file path)");
         if (rc != NULL) {
             if (strlen(rc) != 2 ||
                 !((rc[0] >= '0' && rc[0] <= '9') || (rc[0] >= 'A' && rc[0] <= 'Z')))

@@ -80,8 +80,12 @@ struct cg_config {
     unsigned nlisteners;
 
     /* [standin] */
-    char standin_response[3]; /* default "91" */
-    bool standin_approve;     /* approve up to the per-card stand-in limit */
+    char standin_response[3];     /* default "91" */
+    bool standin_approve;         /* mode = approve: approve up to the per-card stand-in limit */
+    char standin_journal[4096];   /* journal of stand-in approvals (required for approve) */
+    int64_t standin_refresh_us;   /* limit cache refresh interval */
+    uint64_t standin_max_cards;   /* cards kept in the limit cache */
+    uint64_t standin_max_pending; /* unsettled stand-in approvals at most */
 
     /* [audit] */
     char audit_dir[4096];

@@ -172,6 +172,13 @@ long metrics_render(char *buf, size_t cap)
         m->lat_sum_us / 1000000, m->lat_sum_us % 1000000, m->lat_count);
     counter(&o, "cardgate_standin_answers_total", "Requests answered from stand-in.", "counter",
             m->standin_answers);
+    counter(&o, "cardgate_standin_approvals_total",
+            "Requests approved in stand-in up to the card's limit (journaled).", "counter",
+            m->standin_approvals);
+    counter(&o, "cardgate_standin_pending", "Stand-in approvals not settled in the ledger yet.",
+            "gauge", m->standin_pending);
+    counter(&o, "cardgate_standin_settled_total",
+            "Stand-in approvals settled through the database.", "counter", m->standin_settled);
     if (nsources == 0) {
         counter(&o, "cardgate_db_connections_up", "Database connections ready.", "gauge",
                 m->db_connections_up);

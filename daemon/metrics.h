@@ -70,6 +70,9 @@ struct cg_metrics {
     uint64_t db_errors;
     uint64_t db_reconnects;
     uint64_t standin_answers;
+    uint64_t standin_approvals; /* approved in stand-in, journaled ([standin] mode = approve) */
+    uint64_t standin_pending;   /* gauge: stand-in approvals not settled yet */
+    uint64_t standin_settled;   /* stand-in approvals settled through the database */
 };
 
 extern struct cg_metrics cg_metrics;

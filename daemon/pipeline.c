@@ -28,6 +28,7 @@
 #include "daemon/link.h"
 #include "daemon/metrics.h"
 #include "daemon/netmgmt.h"
+#include "daemon/standin.h"
 #include "iso8583/iso8583.h"
 
 #include <event2/event.h>
@@ -44,7 +45,12 @@
 #define PL_ROUTE_MAP 4096
 #define PL_RETRY_US  (200 * 1000)
 
-enum { STMT_AUTH = 0, STMT_RELEASE = 1 };
+enum { STMT_AUTH = 0, STMT_RELEASE = 1, STMT_SETTLE = 2, STMT_CARDS = 3 };
+
+#define PL_SETTLE_BATCH   64        /* stand-in approvals settled per call */
+#define PL_SETTLE_AFTER   1000000LL /* settle only this long past the request's deadline */
+#define PL_CARDS_PAGE     1000      /* cards per limit-cache query */
+#define PL_CARDS_RETRY_US 1000000LL /* a failed limit-cache pass starts again after this */
 
 /* The fields echoed in an answer, in this order. */
 static const int echo_fields[] = {2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 90};
@@ -77,6 +83,9 @@ struct pl_req {
     bool answered;     /* an answer was produced (sent or queued) */
     bool standin;      /* the answer came from stand-in */
     bool audit_lost;   /* its answer record could not be added to the audit batch */
+    bool settle;       /* a settlement of a journaled stand-in approval, no link */
+    uint64_t sj_seq;   /* its stand-in approval's journal record (0: none) */
+    int64_t sj_amount; /* counted against the card's stand-in limit */
     uint8_t retry;     /* enum pl_retry: what to submit from the retry list */
     bool want_retry;   /* on the retry list, or going there once its answer is sent */
     unsigned tries;
@@ -129,6 +138,16 @@ struct pipeline {
     int64_t deadline_at;
     bool flush_pending;
     struct pipeline_stats st;
+    /* [standin] mode = approve (see daemon/standin.h) */
+    struct standin_journal *sj;
+    struct standin_cache *sc;
+    bool sj_broken;             /* a sync failed twice: no more stand-in approvals */
+    struct dbp_item cards_item; /* the limit cache's page query */
+    bool cards_busy, cards_in_pass;
+    char cards_after[PAN_HASH_HEX]; /* the pass resumes after this hash */
+    int64_t cards_next_us;          /* next pass */
+    unsigned settling;              /* settlements in flight */
+    uint32_t appr_ctr;              /* stand-in approval codes */
     uint64_t route_card[PL_ROUTE_MAP], route_acct[PL_ROUTE_MAP];
     struct iso_msg out_msg; /* answer scratch (single-threaded) */
 };
@@ -137,6 +156,8 @@ static void pl_maybe_release(struct pl_req *r);
 static bool submit(struct pipeline *pl, struct pl_req *r, unsigned stmt);
 static void retry_later(struct pipeline *pl, struct pl_req *r, enum pl_retry what);
 static bool kind_holds_money(const char *kind);
+static bool standin_try_approve(struct pipeline *pl, struct pl_req *r, const char *why);
+static void standin_void(struct pipeline *pl, struct pl_req *r, const char *why);
 
 /* ---- small helpers -------------------------------------------------- */
 
@@ -504,9 +525,15 @@ static void answer(struct pipeline *pl, struct pl_req *r)
     }
 }
 
-/* Answer from the stand-in policy (why: the audit rule). */
+/*
+ * Answer from the stand-in policy (why: the audit rule): approved up to the
+ * card's stand-in limit when [standin] mode = approve allows it, else the
+ * stand-in code.
+ */
 static void answer_standin(struct pipeline *pl, struct pl_req *r, const char *why)
 {
+    if (standin_try_approve(pl, r, why))
+        return;
     memcpy(r->rc, server_config(pl->srv)->standin_response, 3);
     r->appr[0] = '\0';
     snprintf(r->rule, sizeof(r->rule), "standin.%s", why);
@@ -565,10 +592,25 @@ static void flush_cb(evutil_socket_t fd, short ev, void *arg)
     (void)fd;
     (void)ev;
     pl->flush_pending = false;
+    /* stand-in approvals are on disk before any answer goes out (group commit) */
+    bool jfail = pl->sj != NULL && sj_sync(pl->sj) != 0;
     bool unproven = pl->audit != NULL && audit_flush(pl->audit) != 0;
     if (unproven)
         log_warnx("audit flush failed: the approvals in this batch are answered from stand-in "
                   "and their holds released");
+    if (pl->sj != NULL) {
+        bool voided = false;
+        for (r = TAILQ_FIRST(&pl->sendq); r != NULL; r = TAILQ_NEXT(r, q)) {
+            if (r->sj_seq != 0 && (jfail || unproven || r->audit_lost)) {
+                standin_void(pl, r, jfail ? "journal" : "audit");
+                voided = true;
+            }
+        }
+        if (voided && sj_sync(pl->sj) != 0 && !pl->sj_broken) {
+            pl->sj_broken = true;
+            log_warnx("standin journal: cannot sync; no more stand-in approvals until restart");
+        }
+    }
     while ((r = TAILQ_FIRST(&pl->sendq)) != NULL) {
         list_remove(pl, r);
         bool release = (unproven || r->audit_lost) && unproven_to_standin(pl, r);
@@ -611,6 +653,8 @@ static void pl_maybe_release(struct pl_req *r)
     r->answered = false;
     r->standin = false;
     r->audit_lost = false;
+    r->settle = false;
+    r->sj_seq = 0;
     r->retry = R_NONE;
     r->tries = 0;
     TAILQ_INSERT_HEAD(&pl->free, r, q);
@@ -694,7 +738,8 @@ static int json_request(struct dbp_params *p, const struct pl_req *r)
         json_kv(p, "orig_xmit_at", r->orig_xmit) != 0 ||
         json_kv(p, "orig_acquirer_id", r->orig_acq) != 0 ||
         json_ki(p, "replacement_amount", r->replacement) != 0 ||
-        json_kv(p, "advice_code", r->advice_code) != 0 || json_kv(p, "deadline", dl) != 0)
+        json_kv(p, "advice_code", r->advice_code) != 0 || json_kv(p, "deadline", dl) != 0 ||
+        json_kv(p, "standin_approval_code", r->settle ? r->appr : NULL) != 0)
         return -1;
     return dbp_buf_append(p, "}", 1);
 }
@@ -705,7 +750,16 @@ static int build_cb(void *ud, unsigned stmt, struct dbp_item *const *items, unsi
     struct pipeline *pl = ud;
     size_t start = dbp_buf_len(p);
 
-    if (stmt == STMT_AUTH) {
+    if (stmt == STMT_CARDS) {
+        /* $1 the last PAN hash of the previous page, $2 the page size */
+        if (dbp_buf_printf(p, "%s", pl->cards_after) != 0 || dbp_param_end(p, 0, start, 0) != 0)
+            return -1;
+        start = dbp_buf_len(p);
+        if (dbp_buf_printf(p, "%d", PL_CARDS_PAGE) != 0 || dbp_param_end(p, 1, start, 0) != 0)
+            return -1;
+        return 0;
+    }
+    if (stmt == STMT_AUTH || stmt == STMT_SETTLE) {
         if (dbp_buf_append(p, "[", 1) != 0)
             return -1;
         for (unsigned i = 0; i < n; i++) {
@@ -748,6 +802,18 @@ static const struct dbp_stmt pl_stmts[] = {
      " 'late approval: the switch was answered from stand-in') AS n)"
      " SELECT g.i FROM x, generate_series(1, $3::int) g(i)",
      3, NULL, 0, 0},
+    {"cg_standin_settle",
+     "SELECT o.ord, o.response_code, o.approval_code, o.approved_amount, o.available_after,"
+     " o.balance_after, o.currency, o.rule, o.policy_version, o.auth_id, o.account_id"
+     " FROM standin_settle_json($1::jsonb) o",
+     1, NULL, 0, 0},
+    {"cg_standin_cards",
+     "SELECT 1, count(*), coalesce(string_agg(s.pan_hash || ':' || s.standin_limit, ','), ''),"
+     " coalesce(max(s.pan_hash), '')"
+     " FROM (SELECT c.pan_hash, c.standin_limit FROM cards c"
+     "  WHERE c.status = 'active' AND c.standin_limit > 0 AND c.pan_hash > $1"
+     "  ORDER BY c.pan_hash LIMIT $2::int) s",
+     2, NULL, 0, 0},
 };
 
 /* Submit r (stmt as set); false when the pool has no usable connection. */
@@ -812,7 +878,12 @@ static void late_outcome(struct pipeline *pl, struct pl_req *r, const struct dbp
         char rc[3];
         snprintf(rc, sizeof(rc), "%s", col(o->res, o->row, 1) ? col(o->res, o->row, 1) : "");
         const char *aid = col(o->res, o->row, 9);
-        if (rc_is_approval(rc) && aid != NULL && kind_holds_money(r->kind)) {
+        if (rc_is_approval(rc) && aid != NULL && kind_holds_money(r->kind) && r->sj_seq != 0) {
+            /* the switch was told 00 in stand-in: this is that approval's one hold */
+            pl->st.late_approvals++;
+            log_info("late approval (auth %s, stan %s) of a stand-in approval: kept as its hold",
+                     aid, r->stan);
+        } else if (rc_is_approval(rc) && aid != NULL && kind_holds_money(r->kind)) {
             pl->st.late_approvals++;
             r->auth_id = strtoll(aid, NULL, 10);
             log_warnx("late approval (auth %lld, stan %s) after a stand-in answer: releasing",
@@ -845,13 +916,305 @@ static void late_outcome(struct pipeline *pl, struct pl_req *r, const struct dbp
                   r->stan);
 }
 
+/* ---- stand-in approvals ([standin] mode = approve) ---------------------- */
+
+/* The request's text fields a journal record keeps (same names in both). */
+#define REQ_REC_STRINGS(X)                                                                         \
+    X(mti);                                                                                        \
+    X(pan_hash);                                                                                   \
+    X(acquirer);                                                                                   \
+    X(stan);                                                                                       \
+    X(rrn);                                                                                        \
+    X(xmit);                                                                                       \
+    X(local_at);                                                                                   \
+    X(terminal);                                                                                   \
+    X(merchant);                                                                                   \
+    X(merchant_name);                                                                              \
+    X(mcc);                                                                                        \
+    X(country);                                                                                    \
+    X(txn_cur);                                                                                    \
+    X(bill_cur);                                                                                   \
+    X(channel)
+
+/*
+ * Approve r in stand-in when the configuration, the request and the card's
+ * remaining stand-in amount allow it: a plain purchase (0100/0200,
+ * processing code 00), the card in the limit cache.  The approval is
+ * journaled (written now, synced in flush_cb before any answer goes out)
+ * and answered 00 with an approval code S + 5 digits, rule
+ * standin.approved.  False: answer with the stand-in code.
+ */
+static bool standin_try_approve(struct pipeline *pl, struct pl_req *r, const char *why)
+{
+    const struct cg_config *cfg = server_config(pl->srv);
+    struct standin_rec rec;
+
+    if (pl->sj == NULL || !cfg->standin_approve || pl->sj_broken || strcmp(why, "shutdown") == 0)
+        return false;
+    if (r->kind == NULL || (strcmp(r->kind, "auth") != 0 && strcmp(r->kind, "financial") != 0) ||
+        strncmp(r->proc, "00", 2) != 0 ||
+        (memcmp(r->mti, "0100", 4) != 0 && memcmp(r->mti, "0200", 4) != 0) ||
+        r->pan_hash[0] == '\0')
+        return false;
+    int64_t amount = r->bill_amount >= 0 ? r->bill_amount : r->txn_amount;
+    if (amount <= 0 || standin_cache_take(pl->sc, r->pan_hash, amount) != 0)
+        return false;
+    memset(&rec, 0, sizeof(rec));
+    rec.amount = amount;
+    rec.txn_amount = r->txn_amount;
+    rec.bill_amount = r->bill_amount;
+    rec.deadline_wall_us = r->deadline_wall_us;
+    pl->appr_ctr++;
+    snprintf(rec.appr, sizeof(rec.appr), "S%05u", (unsigned)(pl->appr_ctr % 100000));
+#define CP(f) snprintf(rec.f, sizeof(rec.f), "%s", r->f)
+    REQ_REC_STRINGS(CP);
+#undef CP
+    if (sj_append(pl->sj, &rec) != 0) {
+        standin_cache_give(pl->sc, r->pan_hash, amount);
+        log_warnx("stan %s: stand-in approval not journaled: stand-in code instead", r->stan);
+        return false;
+    }
+    r->sj_seq = rec.seq;
+    r->sj_amount = amount;
+    memcpy(r->rc, "00", 3);
+    memcpy(r->appr, rec.appr, sizeof(r->appr));
+    snprintf(r->rule, sizeof(r->rule), "standin.approved");
+    r->standin = true;
+    r->have_avail = r->have_balance = r->have_approved = false;
+    r->cur_num[0] = '\0';
+    pl->st.standin_approved++;
+    pl->st.standin_pending = sj_npending(pl->sj);
+    cg_metrics.standin_approvals++;
+    cg_metrics.standin_pending = pl->st.standin_pending;
+    log_info("stan %s: approved in stand-in (%s, %lld, %s), journal seq %llu", r->stan, why,
+             (long long)amount, rec.appr, (unsigned long long)rec.seq);
+    answer(pl, r);
+    return true;
+}
+
+/*
+ * r's stand-in approval cannot go out (the journal did not sync, or the
+ * audit log could not take it): answered with the stand-in code instead,
+ * its journal record retired (void; the caller syncs before sending).
+ */
+static void standin_void(struct pipeline *pl, struct pl_req *r, const char *why)
+{
+    char mti[5];
+
+    log_warnx("stan %s: stand-in approval not proven (%s): stand-in code instead", r->stan, why);
+    if (sj_done(pl->sj, r->sj_seq) < 0 && !pl->sj_broken) {
+        pl->sj_broken = true;
+        log_warnx("standin journal: cannot write; no more stand-in approvals until restart");
+    }
+    standin_cache_give(pl->sc, r->pan_hash, r->sj_amount);
+    r->sj_seq = 0;
+    pl->st.standin_voided++;
+    pl->st.standin_pending = sj_npending(pl->sj);
+    cg_metrics.standin_pending = pl->st.standin_pending;
+    memcpy(r->rc, server_config(pl->srv)->standin_response, 3);
+    r->appr[0] = '\0';
+    snprintf(r->rule, sizeof(r->rule), "standin.%s", why);
+    if (r->link == NULL)
+        return;
+    netmgmt_response_mti(r->mti, mti);
+    mti[4] = '\0';
+    encode_answer(pl, r, mti);
+    audit_record(pl, r, mti);
+}
+
+/* Start (or continue) a pass of the limit cache through the pool. */
+static void cards_query(struct pipeline *pl)
+{
+    if (!pl->cards_in_pass) {
+        standin_cache_begin(pl->sc);
+        pl->cards_after[0] = '\0';
+        pl->cards_in_pass = true;
+    }
+    pl->cards_item.stmt = STMT_CARDS;
+    pl->cards_item.route_key = 0;
+    if (dbp_submit(pl->pool, &pl->cards_item) == 0)
+        pl->cards_busy = true;
+}
+
+/* One page of cards: "hash:limit,..." (column 2), the last hash (3). */
+static void cards_done(struct pipeline *pl, const struct dbp_outcome *o)
+{
+    const struct cg_config *cfg = server_config(pl->srv);
+    int64_t now = util_now_us();
+
+    pl->cards_busy = false;
+    if (o->status != DBP_OK) {
+        if (o->status != DBP_ERR_SHUTDOWN)
+            log_warnx("standin: card limits not loaded (%s): retried",
+                      o->message ? o->message : "connection lost");
+        pl->cards_in_pass = false;
+        pl->cards_next_us = now + PL_CARDS_RETRY_US;
+        return;
+    }
+    long n = strtol(PQgetvalue(o->res, o->row, 1), NULL, 10);
+    const char *list = PQgetvalue(o->res, o->row, 2);
+    bool full = false;
+    while (*list != '\0') {
+        char hash[PAN_HASH_HEX];
+        const char *colon = strchr(list, ':');
+        if (colon == NULL || colon - list != PAN_HASH_HEX - 1)
+            break;
+        memcpy(hash, list, PAN_HASH_HEX - 1);
+        hash[PAN_HASH_HEX - 1] = '\0';
+        char *end;
+        long long limit = strtoll(colon + 1, &end, 10);
+        int rc = standin_cache_add(pl->sc, hash, limit);
+        if (rc != 0) {
+            full = rc > 0;
+            if (rc < 0)
+                log_warnx("standin: card limit cache: out of memory");
+            break;
+        }
+        list = *end == ',' ? end + 1 : end;
+    }
+    if (n == PL_CARDS_PAGE && !full) {
+        snprintf(pl->cards_after, sizeof(pl->cards_after), "%s", PQgetvalue(o->res, o->row, 3));
+        cards_query(pl);
+        if (!pl->cards_busy) { /* no connection now: the pass starts again later */
+            pl->cards_in_pass = false;
+            pl->cards_next_us = now + PL_CARDS_RETRY_US;
+        }
+        return;
+    }
+    if (full)
+        log_warnx("standin: more cards with a stand-in limit than max_cards (%llu): the rest"
+                  " get the stand-in code",
+                  (unsigned long long)cfg->standin_max_cards);
+    bool first = !standin_cache_loaded(pl->sc);
+    standin_cache_commit(pl->sc, pl->sj);
+    pl->cards_in_pass = false;
+    pl->cards_next_us = now + cfg->standin_refresh_us;
+    if (first)
+        log_info("standin: stand-in limits of %zu cards loaded", standin_cache_size(pl->sc));
+}
+
+/*
+ * Settle up to PL_SETTLE_BATCH journaled approvals past their deadline (one
+ * request slot each, so that json_request builds them like any request).
+ */
+static void settle_some(struct pipeline *pl)
+{
+    int64_t wall = wall_now_us();
+
+    /* at most a quarter of the request slots: requests keep theirs */
+    unsigned cap = pl->nslots / 4 < PL_SETTLE_BATCH ? pl->nslots / 4 + 1 : PL_SETTLE_BATCH;
+
+    for (size_t i = 0; i < sj_npending(pl->sj) && pl->settling < cap; i++) {
+        const struct standin_rec *rec = sj_pending(pl->sj, i);
+        if (rec->deadline_wall_us + PL_SETTLE_AFTER > wall)
+            continue;
+        struct pl_req *r = slot_get(pl);
+        if (r == NULL)
+            return;
+        r->link = NULL;
+        r->answered = true;
+        r->settle = true;
+        r->sj_seq = rec->seq;
+        r->sj_amount = rec->amount;
+        r->kind = "standin";
+        r->proc[0] = r->expiry[0] = '\0';
+#define CP(f) snprintf(r->f, sizeof(r->f), "%s", rec->f)
+        REQ_REC_STRINGS(CP);
+        CP(appr);
+#undef CP
+        r->pan[0] = '\0';
+        r->txn_amount = rec->txn_amount;
+        r->bill_amount = rec->bill_amount;
+        r->replacement = -1;
+        r->orig_mti[0] = r->orig_stan[0] = r->orig_xmit[0] = r->orig_acq[0] = '\0';
+        memcpy(r->advice_code, "00", 3);
+        r->cr.pin = r->cr.cvv = r->cr.cvv2 = r->cr.arqc = "absent";
+        r->cr.atc = -1;
+        r->arrival_us = util_now_us();
+        r->deadline_wall_us = wall + 60 * 1000000LL;
+        if (!submit(pl, r, STMT_SETTLE)) {
+            pl_maybe_release(r);
+            return;
+        }
+        pl->settling++;
+    }
+}
+
+/* A settlement's outcome: retired from the journal, or retried later. */
+static void settle_done(struct pipeline *pl, struct pl_req *r, const struct dbp_outcome *o)
+{
+    pl->settling--;
+    if (o->status != DBP_OK) {
+        if (o->status != DBP_ERR_SHUTDOWN) {
+            pl->st.standin_settle_errors++;
+            log_warnx("stand-in approval stan %s not settled (%s): retried", r->stan,
+                      o->message ? o->message : "connection lost");
+        }
+        return;
+    }
+    const char *rc = col(o->res, o->row, 1), *rule = col(o->res, o->row, 7);
+    const char *aid = col(o->res, o->row, 9);
+    if (rc == NULL || !rc_is_approval(rc))
+        log_warnx("stand-in approval stan %s: the database answered %s (%s): nothing held", r->stan,
+                  rc ? rc : "-", rule ? rule : "-");
+    if (sj_done(pl->sj, r->sj_seq) == 0) {
+        standin_cache_give(pl->sc, r->pan_hash, r->sj_amount);
+        pl->st.standin_settled++;
+        cg_metrics.standin_settled++;
+    }
+    pl->st.standin_pending = sj_npending(pl->sj);
+    cg_metrics.standin_pending = pl->st.standin_pending;
+    log_info("stand-in approval stan %s settled: auth %s, %s", r->stan, aid ? aid : "-",
+             rule ? rule : "-");
+    if (pl->audit != NULL) {
+        char detail[160];
+        snprintf(detail, sizeof(detail), "auth_id %s stan %s rrn %s rule %s code %s",
+                 aid ? aid : "-", r->stan, r->rrn, rule ? rule : "-", rc ? rc : "-");
+        if (audit_operator(pl->audit, "cardgated", "standin_settled", detail) != 0)
+            log_warnx("audit: stand-in settlement record not written");
+        if (!pl->flush_pending) {
+            pl->flush_pending = true;
+            event_active(&pl->flush_ev, EV_WRITE, 0);
+        }
+    }
+}
+
+/*
+ * From the tick: with the database usable, refresh the limit cache when due
+ * and settle what the journal holds; compact the journal when it is all
+ * settled (or mostly stale).
+ */
+static void standin_tick(struct pipeline *pl)
+{
+    if (pl->sj == NULL || pl->pool == NULL)
+        return;
+    if (dbp_available(pl->pool)) {
+        if (!pl->cards_busy && util_now_us() >= pl->cards_next_us)
+            cards_query(pl);
+        if (pl->settling == 0 && sj_npending(pl->sj) > 0)
+            settle_some(pl);
+    }
+    size_t np = sj_npending(pl->sj), nr = sj_nrecords(pl->sj);
+    if (pl->settling == 0 && nr > 0 && (np == 0 || nr > 2 * np + 1024) && sj_compact(pl->sj) != 0)
+        log_warnx("standin journal: compaction failed (retried)");
+}
+
 static void done_cb(void *ud, struct dbp_item *item, const struct dbp_outcome *o)
 {
     struct pipeline *pl = ud;
     struct pl_req *r = (struct pl_req *)item;
     unsigned stmt = item->stmt;
 
+    if (item == &pl->cards_item) {
+        cards_done(pl, o);
+        return;
+    }
     r->in_db = false;
+    if (stmt == STMT_SETTLE) {
+        settle_done(pl, r, o);
+        pl_maybe_release(r);
+        return;
+    }
     if (stmt == STMT_RELEASE) {
         if (o->status == DBP_OK) {
             pl->st.late_released++;
@@ -975,6 +1338,7 @@ static void tick_cb(evutil_socket_t fd, short ev, void *arg)
     }
     if (pl->audit != NULL && audit_tick(pl->audit) != 0)
         log_warnx("audit checkpoint failed");
+    standin_tick(pl);
 }
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -1287,6 +1651,24 @@ struct pipeline *pipeline_new(struct event_base *base, struct server *srv)
     } else {
         log_warnx("no [audit] section: no audit log is written");
     }
+    if (cfg->standin_approve) {
+        char err[4400];
+        if (sj_open(cfg->standin_journal, cfg->standin_max_pending, &pl->sj, err, sizeof(err)) !=
+            0) {
+            log_warnx("[standin] journal: %s", err);
+            goto fail;
+        }
+        pl->sc = standin_cache_new(cfg->standin_max_cards);
+        if (pl->sc == NULL) {
+            log_warnx("[standin]: out of memory");
+            goto fail;
+        }
+        pl->appr_ctr = (uint32_t)(wall_now_us() / 1000000);
+        pl->st.standin_pending = cg_metrics.standin_pending = sj_npending(pl->sj);
+        log_info("standin: approving up to each card's stand-in limit; journal %s, %zu"
+                 " approvals to settle",
+                 cfg->standin_journal, sj_npending(pl->sj));
+    }
     struct timeval tv = {.tv_sec = 0, .tv_usec = PL_RETRY_US};
     event_add(&pl->tick_ev, &tv);
     if (keyrc == 1) {
@@ -1308,6 +1690,8 @@ struct pipeline *pipeline_new(struct event_base *base, struct server *srv)
              dc.max_batch);
     return pl;
 fail:
+    sj_close(pl->sj);
+    standin_cache_free(pl->sc);
     if (pl->audit != NULL)
         audit_writer_abandon(pl->audit);
     OPENSSL_cleanse(pl->pan_key, sizeof(pl->pan_key));
@@ -1328,8 +1712,16 @@ static void event_cb(void *arg, const char *who, const char *event, const char *
     (void)detail;
     if (strcmp(who, "server") != 0 || strcmp(event, "reloaded") != 0)
         return;
-    if (cardchk_keys_load(&pl->keys, server_config(pl->srv)) < 0)
+    const struct cg_config *cfg = server_config(pl->srv);
+    if (cardchk_keys_load(&pl->keys, cfg) < 0)
         log_warnx("keys: reload refused; the old keys keep serving");
+    if (cfg->standin_approve && pl->sj == NULL)
+        log_warnx("[standin] mode = approve takes effect at the next start (no journal open):"
+                  " stand-in answers stay %s",
+                  cfg->standin_response);
+    else if (cfg->standin_approve && strcmp(sj_path(pl->sj), cfg->standin_journal) != 0)
+        log_warnx("[standin] journal: a new path takes effect at the next start; %s stays in use",
+                  sj_path(pl->sj));
 }
 
 /* server_hooks.db_up: READY=1 waits for it (see server_start). */
@@ -1362,6 +1754,15 @@ void pipeline_free(struct pipeline *pl)
     event_del(&pl->tick_ev);
     if (!TAILQ_EMPTY(&pl->retry))
         log_warnx("shutdown with late approvals not yet released (holds expire by policy)");
+    if (pl->sj != NULL) {
+        if (sj_sync(pl->sj) != 0)
+            log_warnx("standin journal: final sync failed");
+        if (sj_npending(pl->sj) > 0)
+            log_warnx("standin: %zu stand-in approvals not settled yet: settled at the next start",
+                      sj_npending(pl->sj));
+        sj_close(pl->sj);
+    }
+    standin_cache_free(pl->sc);
     if (pl->audit != NULL) {
         if (audit_daemon(pl->audit, AUDIT_DAEMON_STOP, "cardgated") != 0 ||
             audit_writer_close(pl->audit) != 0)

@@ -52,6 +52,10 @@
  * lost after sending) is asked again (idempotent) to learn whether it
  * approved, and released the same way.  With no usable connection a request
  * is answered from stand-in at once.  Every request is answered exactly once.
+ * With [standin] mode = approve a plain purchase within the card's stand-in
+ * limit is approved instead (journaled first, settled later; see
+ * daemon/standin.h and daemon/README.md), and a late database approval of
+ * such a request is kept as its hold rather than released.
  *
  * Order per loop iteration: answers are recorded in the audit batch, the
  * batch is flushed (fdatasync per [audit] fsync), then the answers are
@@ -70,17 +74,22 @@ struct pipeline;
 
 /* Counters (also exported through cg_metrics where a name exists). */
 struct pipeline_stats {
-    uint64_t requests;        /* taken from links */
-    uint64_t answered;        /* answers given (db, stand-in, format) */
-    uint64_t standin;         /* answered from stand-in (deadline, no db, db error) */
-    uint64_t deadline;        /* of which at the deadline */
-    uint64_t format_errors;   /* answered 30/12 without the database */
-    uint64_t late_approvals;  /* approvals that arrived after a stand-in answer */
-    uint64_t late_released;   /* of which released by release_late() */
-    uint64_t rechecks;        /* requests asked again after an unknown outcome */
-    uint64_t audit_unproven;  /* approvals answered from stand-in: audit flush failed */
-    uint64_t slots_exhausted; /* refused: no free slot */
-    unsigned slots_busy;      /* gauge */
+    uint64_t requests;              /* taken from links */
+    uint64_t answered;              /* answers given (db, stand-in, format) */
+    uint64_t standin;               /* answered from stand-in (deadline, no db, db error) */
+    uint64_t deadline;              /* of which at the deadline */
+    uint64_t format_errors;         /* answered 30/12 without the database */
+    uint64_t late_approvals;        /* approvals that arrived after a stand-in answer */
+    uint64_t late_released;         /* of which released by release_late() */
+    uint64_t rechecks;              /* requests asked again after an unknown outcome */
+    uint64_t audit_unproven;        /* approvals answered from stand-in: audit flush failed */
+    uint64_t slots_exhausted;       /* refused: no free slot */
+    uint64_t standin_approved;      /* approved in stand-in ([standin] mode = approve) */
+    uint64_t standin_voided;        /* of which declined after all: journal or audit failed */
+    uint64_t standin_settled;       /* journaled approvals settled through the database */
+    uint64_t standin_settle_errors; /* settlement calls that failed (retried) */
+    uint64_t standin_pending;       /* gauge: journaled, not settled yet */
+    unsigned slots_busy;            /* gauge */
 };
 
 /*

@@ -8,8 +8,11 @@
  * of order on one link, echo and sign-on, a malformed frame (that link
  * closed, another served), a missing field (39=30), the deadline (91 and no
  * hold left, also for a late approval), a daemon without a database
- * (stand-in at once), and the audit contract (approvals the audit log could
- * not take answered 91, their holds released).  check_ledger() must be empty after every test.
+ * (stand-in at once), the audit contract (approvals the audit log could
+ * not take answered 91, their holds released), and [standin] mode = approve
+ * (approvals up to the card's stand-in limit with the database stopped,
+ * settled once it is back, also after SIGKILL; one hold when the database's
+ * own approval commits late).  check_ledger() must be empty after every test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -931,6 +934,360 @@ static void test_audit_failure_standin(void **state)
     assert_int_equal(cgd_finish(&d2), 0);
 }
 
+/* ---- stand-in approvals ([standin] mode = approve) ----------------------- */
+
+/*
+ * A cardgated in [standin] mode = approve on the same database and PAN key:
+ * d2->port[0] with a 3 s budget, d2->port[1] with 300 ms; the journal in
+ * d2->dir; started, connected, and the card limits loaded.
+ */
+static void standin_daemon(struct cgd *d2)
+{
+    assert_int_equal(cgd_init(d2), 0);
+    assert_int_equal(cgd_write_conf(d2,
+                                    "[daemon]\nmax_requests = 64\n"
+                                    "[database]\npool_size = 2\nreconnect_max = 500ms\n"
+                                    "[listener main]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
+                                    "[listener tight]\naddress = 127.0.0.1:%u\nbudget = 300ms\n"
+                                    "[standin]\nmode = approve\njournal = %s/standin.journal\n"
+                                    "refresh = 1s\n"
+                                    "[keys]\npan_key_file = %s\n"
+                                    "[audit]\ndir = %s/audit\nfsync = none\n",
+                                    d2->port[0], d2->port[1], d2->dir, keyfile, d2->dir),
+                     0);
+    assert_int_equal(cgd_start(d2, NULL), 0);
+    assert_true(cgd_log_wait(d2, "stand-in limits of", 10000));
+}
+
+/* Send r on fd; its 39 into rc and 38 (or "") into appr. */
+static void roundtrip_appr(int fd, const struct req *r, char rc[4], char appr[8])
+{
+    uint8_t buf[1024];
+    long len;
+    roundtrip(fd, r, buf, sizeof(buf), &len, rc);
+    if (cgd_field(buf, (size_t)len, 38, appr, 8) != 0)
+        appr[0] = '\0';
+}
+
+static void db_stop(void)
+{
+    PQfinish(conn);
+    conn = NULL;
+    assert_int_equal(pgtest_ctl(&pg, "stop"), 0);
+}
+
+static void db_start(void)
+{
+    assert_int_equal(pgtest_ctl(&pg, "start"), 0);
+    conn = pgtest_connect(&pg);
+    assert_non_null(conn);
+}
+
+/* Wait up to 20 s until needle is in d2's log n times. */
+static void log_wait_count(struct cgd *d2, const char *needle, int n)
+{
+    for (int i = 0; i < 200 && cgd_log_count(d2, needle) < n; i++)
+        usleep(100 * 1000);
+    if (cgd_log_count(d2, needle) < n) {
+        cgd_dump_log(d2);
+        fail_msg("'%s' not %d times in the log", needle, n);
+    }
+}
+
+/* "count sum-of-holds" of the stand-in rows of stan (rule standin.*). */
+static char *standin_rows(const char *stan)
+{
+    char sql[400];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) || ' ' || coalesce(sum(hold_amount), 0) FROM authorizations"
+             " WHERE stan = '%s' AND acquirer_id = '123456' AND rule = 'standin.approved'"
+             " AND kind = 'standin'",
+             stan);
+    return scalar(sql);
+}
+
+/*
+ * The database stopped under traffic: plain purchases are approved in
+ * stand-in (38 = S + 5 digits) up to the card's stand-in limit (50.00 in the
+ * demo data), then answered 91; cash, balance inquiries and refunds 91 at
+ * once; a daemon in mode = decline keeps answering 91.  Once the database
+ * is back the approvals are settled: one hold each with rule
+ * standin.approved, the wallet's available balance lowered by exactly them,
+ * check_ledger() empty (teardown), the journal compacted to nothing.
+ */
+static void test_standin_db_down(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    struct req r, ok[2];
+    char rc[4], appr[8];
+    long before = available("2001");
+
+    standin_daemon(&d2);
+    int fd = cgd_connect(d2.port[0]);
+    int fd1 = cgd_connect(d.port[0]);
+    assert_true(fd >= 0 && fd1 >= 0);
+    db_stop();
+    for (int i = 0; i < 2; i++) {
+        req_init(&ok[i], i == 0 ? "0100" : "0200", card("approved"), 2000);
+        roundtrip_appr(fd, &ok[i], rc, appr);
+        assert_string_equal(rc, "00");
+        assert_int_equal(strlen(appr), 6);
+        assert_int_equal(appr[0], 'S');
+        assert_int_equal(strspn(appr + 1, "0123456789"), 5);
+    }
+    /* 40.00 taken of 50.00: 20.00 more is over the limit, 10.00 is not */
+    req_init(&r, "0100", card("approved"), 2000);
+    roundtrip_appr(fd, &r, rc, appr);
+    assert_string_equal(rc, "91");
+    assert_string_equal(appr, "");
+    /* not plain purchases: cash, cashback, balance, refund */
+    static const char *const procs[] = {"010000", "090000", "300000", "200000"};
+    for (size_t i = 0; i < 4; i++) {
+        req_init(&r, "0200", card("approved"), 100);
+        r.proc = procs[i];
+        roundtrip_appr(fd, &r, rc, appr);
+        assert_string_equal(rc, "91");
+    }
+    /* 10.00 left: 10.01 is over it, 10.00 is not */
+    req_init(&r, "0100", card("approved"), 1001);
+    roundtrip_appr(fd, &r, rc, appr);
+    assert_string_equal(rc, "91");
+    req_init(&r, "0100", card("approved"), 1000);
+    roundtrip_appr(fd, &r, rc, appr);
+    assert_string_equal(rc, "00");
+    assert_int_equal(appr[0], 'S');
+    struct req third = r;
+    /* the default mode: 91 */
+    req_init(&r, "0100", card("approved"), 100);
+    roundtrip_appr(fd1, &r, rc, appr);
+    assert_string_equal(rc, "91");
+    assert_int_equal(cgd_log_count(&d2, "approved in stand-in"), 3);
+
+    db_start();
+    log_wait_count(&d2, "settled: auth", 3);
+    for (int i = 0; i < 2; i++) {
+        char *v = standin_rows(ok[i].stan);
+        assert_string_equal(v, "1 2000");
+        free(v);
+    }
+    char *v = standin_rows(third.stan);
+    assert_string_equal(v, "1 1000");
+    free(v);
+    assert_int_equal(available("2001"), before - 5000);
+    /* the approval code the switch got is the stored one */
+    char sql[300];
+    snprintf(sql, sizeof(sql),
+             "SELECT approval_code FROM authorizations WHERE stan = '%s' AND kind = 'standin'",
+             third.stan);
+    v = scalar(sql);
+    assert_int_equal(v[0], 'S');
+    free(v);
+    /* settled: the journal holds nothing, and the card's stand-in limit is whole again */
+    char jpath[400];
+    struct stat st;
+    snprintf(jpath, sizeof(jpath), "%s/standin.journal", d2.dir);
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(stat(jpath, &st), 0);
+        if (st.st_size == 0)
+            break;
+        usleep(100 * 1000);
+    }
+    assert_int_equal(st.st_size, 0);
+    /* the audit log says stand-in */
+    static char out[1 << 20];
+    char err[4096], args[600];
+    snprintf(args, sizeof(args), "audit dump --dir %s/audit --json", d2.dir);
+    assert_int_equal(runprog("cardgatectl", args, out, sizeof(out), err, sizeof(err)), 0);
+    assert_non_null(strstr(out, "standin.approved"));
+    assert_non_null(strstr(out, "standin_settled"));
+    close(fd);
+    close(fd1);
+    assert_int_equal(cgd_finish(&d2), 0);
+}
+
+/*
+ * SIGKILL after stand-in approvals: the journal survives; the next start
+ * replays it and settles each approval exactly once, also when it is
+ * started once more.
+ */
+static void test_standin_sigkill_replay(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    struct req r[2];
+    char rc[4], appr[8];
+    long before;
+
+    standin_daemon(&d2);
+    before = available("2001");
+    int fd = cgd_connect(d2.port[0]);
+    assert_true(fd >= 0);
+    db_stop();
+    for (int i = 0; i < 2; i++) {
+        req_init(&r[i], "0100", card("approved"), 1500);
+        roundtrip_appr(fd, &r[i], rc, appr);
+        assert_string_equal(rc, "00");
+    }
+    close(fd);
+    assert_int_equal(cgd_signal_wait(&d2, SIGKILL), -1);
+    db_start();
+    assert_int_equal(cgd_start(&d2, NULL), 0);
+    log_wait_count(&d2, "2 approvals to settle", 1);
+    log_wait_count(&d2, "settled: auth", 2);
+    for (int i = 0; i < 2; i++) {
+        char *v = standin_rows(r[i].stan);
+        assert_string_equal(v, "1 1500");
+        free(v);
+    }
+    assert_int_equal(available("2001"), before - 3000);
+    /* started again: nothing left to settle, nothing moves */
+    assert_int_equal(cgd_signal_wait(&d2, SIGTERM), 0);
+    assert_int_equal(cgd_start(&d2, NULL), 0);
+    log_wait_count(&d2, "0 approvals to settle", 1);
+    assert_true(cgd_log_wait(&d2, "database connection ready", 5000));
+    usleep(1500 * 1000);
+    for (int i = 0; i < 2; i++) {
+        char *v = standin_rows(r[i].stan);
+        assert_string_equal(v, "1 1500");
+        free(v);
+    }
+    assert_int_equal(available("2001"), before - 3000);
+    assert_int_equal(cgd_finish(&d2), 0);
+}
+
+/*
+ * The journal is one daemon's: a second one on the same journal does not
+ * start, and says why.
+ */
+static void test_standin_journal_locked(void **state)
+{
+    (void)state;
+    struct cgd d2, d3;
+
+    standin_daemon(&d2);
+    assert_int_equal(cgd_init(&d3), 0);
+    assert_int_equal(cgd_write_conf(&d3,
+                                    "[listener main]\naddress = 127.0.0.1:%u\n"
+                                    "[standin]\nmode = approve\njournal = %s/standin.journal\n"
+                                    "[keys]\npan_key_file = %s\n",
+                                    d3.port[0], d2.dir, keyfile),
+                     0);
+    assert_int_equal(cgd_start(&d3, NULL), -1);
+    assert_true(cgd_log_wait(&d3, "in use by another process", 100));
+    cgd_cleanup(&d3);
+    assert_int_equal(cgd_finish(&d2), 0);
+}
+
+/*
+ * A request approved in stand-in at its deadline whose database approval
+ * commits late: the late approval is that request's one hold (not released,
+ * no second hold from the settlement, which finds it by acquirer/STAN/
+ * field 7/RRN); the wallet loses the amount once.
+ */
+static void test_standin_late_db_approval(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    struct req r;
+    char rc[4], appr[8], sql[400];
+
+    standin_daemon(&d2);
+    long before = available("2001");
+    int fd = cgd_connect(d2.port[1]);
+    assert_true(fd >= 0);
+    slow_commits(true);
+    req_init(&r, "0100", card("approved"), 700);
+    roundtrip_appr(fd, &r, rc, appr);
+    assert_string_equal(rc, "00");
+    assert_int_equal(appr[0], 'S');
+    log_wait_count(&d2, "kept as its hold", 1);
+    log_wait_count(&d2, "settled: auth", 1);
+    slow_commits(false);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) || ' ' || sum(hold_amount) || ' ' || string_agg(kind, ',')"
+             " FROM authorizations WHERE stan = '%s' AND acquirer_id = '123456'"
+             " AND response_code = '00'",
+             r.stan);
+    char *v = scalar(sql);
+    assert_string_equal(v, "1 700 auth");
+    free(v);
+    assert_true(cgd_log_wait(&d2, "standin.settled_by_authorization", 100));
+    assert_int_equal(available("2001"), before - 700);
+    close(fd);
+    assert_int_equal(cgd_finish(&d2), 0);
+}
+
+/*
+ * The audit log fails while the database is stopped: stand-in approvals it
+ * cannot prove go out as 91 (rule standin.audit) and are voided in the
+ * journal, so that once the database is back exactly the approvals the
+ * switch was told of are settled, and nothing else.
+ */
+static void test_standin_audit_failure_void(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    char audit[400], moved[420], rc[4], appr[8], sql[400];
+    long before = available("2001"), approved = 0, n91 = 0, tries = 0;
+    long first_stan = stan_seq + 1;
+    struct req r;
+
+    standin_daemon(&d2);
+    assert_int_equal(cgd_signal_wait(&d2, SIGTERM), 0);
+    FILE *f = fopen(d2.conf, "a");
+    assert_non_null(f);
+    fprintf(f, "segment_size = 64k\n"); /* [audit] is the last section */
+    fclose(f);
+    int started = cgd_log_count(&d2, "stand-in limits of");
+    assert_int_equal(cgd_start(&d2, NULL), 0);
+    log_wait_count(&d2, "stand-in limits of", started + 1);
+    snprintf(audit, sizeof(audit), "%s/audit", d2.dir);
+    snprintf(moved, sizeof(moved), "%s/audit.gone", d2.dir);
+    int fd = cgd_connect(d2.port[0]);
+    assert_true(fd >= 0);
+    db_stop();
+    req_init(&r, "0100", card("approved"), 1);
+    roundtrip_appr(fd, &r, rc, appr);
+    assert_string_equal(rc, "00");
+    approved++;
+    assert_int_equal(rename(audit, moved), 0);
+    while (n91 < 3 && tries++ < 2000) {
+        req_init(&r, "0100", card("approved"), 1);
+        roundtrip_appr(fd, &r, rc, appr);
+        if (strcmp(rc, "00") == 0) {
+            if (n91 > 0)
+                fail_msg("stan %s approved after the audit log failed", r.stan);
+            approved++;
+        } else {
+            assert_string_equal(rc, "91");
+            assert_string_equal(appr, "");
+            n91++;
+        }
+    }
+    assert_int_equal(n91, 3);
+    assert_true(cgd_log_wait(&d2, "stand-in approval not proven (audit)", 1000));
+    assert_int_equal(rename(moved, audit), 0);
+    db_start();
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) || ' ' || coalesce(sum(hold_amount), 0) FROM authorizations"
+             " WHERE rrn >= 'E2E%09ld' AND rrn <= 'E2E%09u' AND rule = 'standin.approved'",
+             first_stan, stan_seq);
+    char want[64];
+    snprintf(want, sizeof(want), "%ld %ld", approved, approved);
+    log_wait_count(&d2, "settled: auth", (int)approved);
+    char *v = scalar(sql);
+    assert_string_equal(v, want);
+    free(v);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM authorizations WHERE rrn >= 'E2E%09ld' AND rrn <= 'E2E%09u'",
+             first_stan, stan_seq);
+    assert_int_equal(scalar_long(sql), approved);
+    assert_int_equal(available("2001"), before - approved);
+    close(fd);
+    assert_int_equal(cgd_finish(&d2), 0);
+}
+
 /* ---- fixtures ---------------------------------------------------------- */
 
 static int ledger_ok(void **state)
@@ -1026,6 +1383,11 @@ int main(void)
         cmocka_unit_test_teardown(test_two_daemons_one_wallet, ledger_ok),
         cmocka_unit_test_teardown(test_sigterm_under_traffic, ledger_ok),
         cmocka_unit_test_teardown(test_database_restart, ledger_ok),
+        cmocka_unit_test_teardown(test_standin_db_down, ledger_ok),
+        cmocka_unit_test_teardown(test_standin_sigkill_replay, ledger_ok),
+        cmocka_unit_test_teardown(test_standin_journal_locked, ledger_ok),
+        cmocka_unit_test_teardown(test_standin_late_db_approval, ledger_ok),
+        cmocka_unit_test_teardown(test_standin_audit_failure_void, ledger_ok),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

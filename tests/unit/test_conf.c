@@ -92,6 +92,11 @@ static void test_full_values(void **state)
     assert_int_equal(cfg->db_max_batch, 128);
     assert_int_equal(cfg->db_connect_timeout_us, 2500000);
     assert_int_equal(cfg->db_reconnect_min_us, 50000);
+    assert_true(cfg->standin_approve);
+    assert_string_equal(cfg->standin_journal, "/var/lib/cardgate/standin.journal");
+    assert_int_equal(cfg->standin_refresh_us, 30000000);
+    assert_int_equal(cfg->standin_max_cards, 5000);
+    assert_int_equal(cfg->standin_max_pending, 200);
 
     const struct cg_listener_conf *v = &cfg->listeners[0];
     assert_string_equal(v->name, "visa");
