@@ -51,7 +51,7 @@ static int send_out(struct link *l, const struct link_frame *f, bool answer)
 
 int netmgmt_answer_code(struct link *l, const struct link_frame *f, const char *rc)
 {
-    static const int echoed[] = {3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49};
+    static const int echoed[] = {3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 70};
     char mti[5];
 
     netmgmt_response_mti(f->iso->mti, mti);
