@@ -3,10 +3,6 @@
  */
 #include "daemon/linkmac.h"
 
-#include "common/log.h"
-#include "daemon/metrics.h"
-#include "daemon/server.h"
-
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
@@ -116,7 +112,7 @@ static bool has_after(const struct iso_msg *m, int n)
     return false;
 }
 
-enum mac_status linkmac_verify(const struct cg_listener_conf *c, const struct iso_dialect *d,
+enum mac_status linkmac_verify(enum cg_mac mac, int pad, const struct iso_dialect *d,
                                const struct ks_key *mak, const uint8_t *msg, size_t len,
                                const struct iso_msg *m, const char **why)
 {
@@ -150,7 +146,7 @@ enum mac_status linkmac_verify(const struct cg_listener_conf *c, const struct is
         return MAC_BAD;
     }
     enum mac_status st =
-        mac_verify(alg_of(c->mac), mak->key, mak->len, c->mac_padding, msg, len - wl, v->p, v->len);
+        mac_verify(alg_of(mac), mak->key, mak->len, pad, msg, len - wl, v->p, v->len);
     if (st == MAC_BAD)
         *why = "MAC does not verify";
     else if (st == MAC_UNAVAILABLE)
@@ -158,12 +154,11 @@ enum mac_status linkmac_verify(const struct cg_listener_conf *c, const struct is
     return st;
 }
 
-int linkmac_encode(const struct cg_listener_conf *c, const struct iso_dialect *d,
-                   const struct ks_key *mak, struct iso_msg *m, uint8_t *out, size_t cap,
-                   size_t *outlen, struct iso_err *err)
+int linkmac_encode(enum cg_mac mac, int pad, const struct iso_dialect *d, const struct ks_key *mak,
+                   struct iso_msg *m, uint8_t *out, size_t cap, size_t *outlen, struct iso_err *err)
 {
     static const uint8_t zeros[LINKMAC_MAX];
-    uint8_t mac[16];
+    uint8_t out_mac[16];
     size_t maclen = 0, len;
 
     iso_clear(m, 64);
@@ -177,90 +172,25 @@ int linkmac_encode(const struct cg_listener_conf *c, const struct iso_dialect *d
         return -1;
     }
     if (mak == NULL) {
-        snprintf(err->msg, sizeof(err->msg), "no MAC key (%s)", c->mak);
+        snprintf(err->msg, sizeof(err->msg), "no MAC key");
         return -1;
     }
     size_t flen = d->f[field].max;
     /* the MAC field's bit set and its bytes in place: everything before them is MAC'd */
     if (iso_set(m, field, zeros, flen) != 0 || iso_encode(d, m, out, cap, &len, err) != 0)
         return -1;
-    if (mac_compute(alg_of(c->mac), mak->key, mak->len, c->mac_padding, out, len - wl, mac,
-                    &maclen) != 0 ||
+    if (mac_compute(alg_of(mac), mak->key, mak->len, pad, out, len - wl, out_mac, &maclen) != 0 ||
         maclen < flen) {
-        snprintf(err->msg, sizeof(err->msg), "MAC computation failed (key %s)", c->mak);
-        OPENSSL_cleanse(mac, sizeof(mac));
+        snprintf(err->msg, sizeof(err->msg), "MAC computation failed (key %s)", mak->name);
+        OPENSSL_cleanse(out_mac, sizeof(out_mac));
         return -1;
     }
-    int rc = iso_set_copy(m, field, mac, flen) != 0 ? -1 : iso_encode(d, m, out, cap, outlen, err);
-    OPENSSL_cleanse(mac, sizeof(mac));
+    int rc =
+        iso_set_copy(m, field, out_mac, flen) != 0 ? -1 : iso_encode(d, m, out, cap, outlen, err);
+    OPENSSL_cleanse(out_mac, sizeof(out_mac));
     if (rc == 0 && *outlen != len) {
         snprintf(err->msg, sizeof(err->msg), "MAC field changed the message length");
         return -1;
     }
-    return rc;
-}
-
-/* ---- on a link ----------------------------------------------------------- */
-
-/* The listener's MAC key from the server's working keys (*ks holds the reference). */
-static const struct ks_key *link_mak(struct link *l, struct keyset **ks)
-{
-    char e[160];
-    const struct server_hooks *h = &l->srv->hooks;
-
-    *ks = h->keys != NULL ? h->keys(h->arg) : NULL;
-    if (*ks == NULL)
-        return NULL;
-    const struct ks_key *k = keyset_get(*ks, l->lsn->conf.mak, KS_MAK, KS_U_MAC, e, sizeof(e));
-    if (k == NULL)
-        log_warnx_p(l->prefix, "MAC key: %s", e);
-    return k;
-}
-
-bool linkmac_link_verify(struct link *l, const struct link_frame *f)
-{
-    const struct cg_listener_conf *c = &l->lsn->conf;
-    struct keyset *ks;
-    const char *why;
-    char stan[8] = "-";
-
-    if (c->mac == CG_MAC_NONE)
-        return true;
-    const struct ks_key *mak = link_mak(l, &ks);
-    enum mac_status st = linkmac_verify(c, l->lsn->dialect, mak, f->msg, f->len, f->iso, &why);
-    if (ks != NULL)
-        keyset_unref(ks);
-    if (st == MAC_OK) {
-        cg_metrics.mac_verified++;
-        return true;
-    }
-    cg_metrics.mac_failures++;
-    const struct iso_view *v = iso_get(f->iso, 11);
-    if (v != NULL && v->len < sizeof(stan)) {
-        memcpy(stan, v->p, v->len);
-        stan[v->len] = '\0';
-    }
-    log_warnx_p(l->prefix, "%.4s stan %s: %s (%s MAC %s): refused with %s", f->iso->mti, stan,
-                mac_status_name(st), linkmac_name(c->mac), why, c->mac_failure_code);
-    server_event(l->srv, l->prefix, "mac-failure", "%.4s stan %s: %s", f->iso->mti, stan, why);
-    return false;
-}
-
-int linkmac_link_encode(struct link *l, struct iso_msg *m, uint8_t *out, size_t cap, size_t *outlen,
-                        struct iso_err *err)
-{
-    const struct cg_listener_conf *c = &l->lsn->conf;
-    struct keyset *ks;
-
-    if (c->mac == CG_MAC_NONE)
-        return iso_encode(l->lsn->dialect, m, out, cap, outlen, err);
-    const struct ks_key *mak = link_mak(l, &ks);
-    int rc = linkmac_encode(c, l->lsn->dialect, mak, m, out, cap, outlen, err);
-    if (ks != NULL)
-        keyset_unref(ks);
-    if (rc == 0)
-        cg_metrics.mac_generated++;
-    else
-        cg_metrics.mac_sign_errors++;
     return rc;
 }

@@ -65,12 +65,12 @@ int linkmac_field(const struct iso_msg *m);
 size_t linkmac_wire_len(const struct iso_dialect *d, int field);
 
 /*
- * Verify the MAC of a received message: msg[0..len) as received (no
- * framing), m its decode in d.  MAC_OK, MAC_BAD (no MAC field, the wrong
- * one, fields after it, or a mismatch) or MAC_UNAVAILABLE (mak NULL or
- * unusable).  *why gets a short reason for the log (never key material).
+ * Verify the MAC (algorithm mac, ISO 9797-1 padding pad) of a received message: msg[0..len) as
+ * received (no framing), m its decode in d.  MAC_OK, MAC_BAD (no MAC field, the wrong one, fields
+ * after it, or a mismatch) or MAC_UNAVAILABLE (mak NULL or unusable).  *why gets a short reason for
+ * the log (never key material).
  */
-enum mac_status linkmac_verify(const struct cg_listener_conf *c, const struct iso_dialect *d,
+enum mac_status linkmac_verify(enum cg_mac mac, int pad, const struct iso_dialect *d,
                                const struct ks_key *mak, const uint8_t *msg, size_t len,
                                const struct iso_msg *m, const char **why);
 
@@ -81,11 +81,11 @@ enum mac_status linkmac_verify(const struct cg_listener_conf *c, const struct is
  * (the value lives in m's scratch).  Returns 0, or -1 with err (no usable
  * key: err says so; an encode error as iso_encode gives it).
  */
-int linkmac_encode(const struct cg_listener_conf *c, const struct iso_dialect *d,
-                   const struct ks_key *mak, struct iso_msg *m, uint8_t *out, size_t cap,
-                   size_t *outlen, struct iso_err *err) __attribute__((warn_unused_result));
+int linkmac_encode(enum cg_mac mac, int pad, const struct iso_dialect *d, const struct ks_key *mak,
+                   struct iso_msg *m, uint8_t *out, size_t cap, size_t *outlen, struct iso_err *err)
+    __attribute__((warn_unused_result));
 
-/* ---- on a link (the listener's settings, the server's working keys) ---- */
+/* ---- on a link (linkmac_link.c: the listener's settings, the server's keys) ---- */
 
 /*
  * Check the MAC of a frame received on l when its listener requires one.

@@ -412,6 +412,45 @@ static void test_metrics(void **state)
     assert_int_equal(strtoul(p + strlen("cardgate_arqc_total{result=\"replay\"} "), NULL, 10), 1);
 }
 
+/* Row of step in the scenario's --json summary is ok. */
+static bool step_ok(const char *out, const char *step)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "{\"step\":\"%s\",\"mti\"", step);
+    const char *p = strstr(out, key);
+    if (p == NULL)
+        return false;
+    const char *end = strchr(p, '}');
+    const char *ok = strstr(p, "\"ok\":true");
+    return end != NULL && ok != NULL && ok < end;
+}
+
+/* cardgate-sim scenario on the MAC link with --mac/--mak and --imk. */
+static void test_sim_scenario(void **state)
+{
+    (void)state;
+    static char out[1 << 20], err[8192];
+    char args[900];
+    snprintf(args, sizeof(args),
+             "scenario --addr 127.0.0.1:%u --dialect ascii87 --cards %s --json --timeout 5 "
+             "--mac x919 --mak " MAK_HEX " --imk " IMK_HEX,
+             d.port[0], cardsfile);
+    (void)runprog("cardgate-sim", args, out, sizeof(out), err, sizeof(err));
+    static const char *const want[] = {"signon", "echo",        "purchase",
+                                       "chip",   "chip_forged", "reversal"};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (!step_ok(out, want[i]))
+            fail_msg("cardgate-sim step %s did not match:\n%s\n%s", want[i], out, err);
+    /* with another MAC key every answer's MAC is wrong: no step matches */
+    snprintf(args, sizeof(args),
+             "scenario --addr 127.0.0.1:%u --dialect ascii87 --cards %s --json --timeout 5 "
+             "--mac x919 --mak " IMK_HEX,
+             d.port[0], cardsfile);
+    assert_int_equal(runprog("cardgate-sim", args, out, sizeof(out), err, sizeof(err)), 1);
+    assert_false(step_ok(out, "echo"));
+    assert_non_null(strstr(out, "answer MAC"));
+}
+
 static void absent(const char *hay, const char *needle, const char *where, const char *what)
 {
     if (strstr(hay, needle) != NULL)
@@ -542,9 +581,9 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mac_purchase),  cmocka_unit_test(test_mac_echo),
-        cmocka_unit_test(test_chip),          cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_no_clear_text),
+        cmocka_unit_test(test_mac_purchase), cmocka_unit_test(test_mac_echo),
+        cmocka_unit_test(test_chip),         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_sim_scenario), cmocka_unit_test(test_no_clear_text),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

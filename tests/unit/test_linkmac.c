@@ -100,7 +100,8 @@ static void test_field64_bytes(void **state)
     purchase();
     assert_int_equal(iso_encode(ascii, &m, plain, sizeof(plain), &plain_len, &err), 0);
     purchase();
-    assert_int_equal(linkmac_encode(&c, ascii, &mak, &m, buf, sizeof(buf), &len, &err), 0);
+    assert_int_equal(
+        linkmac_encode(c.mac, c.mac_padding, ascii, &mak, &m, buf, sizeof(buf), &len, &err), 0);
     assert_int_equal(linkmac_field(&m), 64);
     assert_int_equal(len, plain_len + 8);
     /* MTI, then the primary bitmap with bit 64 (the last bit) set, no secondary */
@@ -129,7 +130,8 @@ static void test_field128_bytes(void **state)
     const char *why;
 
     echo();
-    assert_int_equal(linkmac_encode(&c, ascii, &mak, &m, buf, sizeof(buf), &len, &err), 0);
+    assert_int_equal(
+        linkmac_encode(c.mac, c.mac_padding, ascii, &mak, &m, buf, sizeof(buf), &len, &err), 0);
     assert_int_equal(buf[4] & 0x80, 0x80);      /* secondary bitmap present */
     assert_int_equal(buf[4 + 15] & 0x01, 0x01); /* bit 128 */
     assert_int_equal(buf[4 + 7] & 0x01, 0x00);  /* not 64 */
@@ -138,7 +140,8 @@ static void test_field128_bytes(void **state)
     assert_int_equal(iso_decode(ascii, buf, len, &dec, &err), 0);
     assert_false(iso_has(&dec, 64));
     assert_non_null(iso_get(&dec, 128));
-    assert_int_equal(linkmac_verify(&c, ascii, &mak, buf, len, &dec, &why), MAC_OK);
+    assert_int_equal(linkmac_verify(c.mac, c.mac_padding, ascii, &mak, buf, len, &dec, &why),
+                     MAC_OK);
 }
 
 /* A MAC placed in 64 of a message with a secondary bitmap is refused. */
@@ -155,7 +158,8 @@ static void test_field64_with_secondary(void **state)
     assert_int_equal(iso_set(&m, 64, zeros, 8), 0);
     assert_int_equal(iso_encode(ascii, &m, buf, sizeof(buf), &len, &err), 0);
     assert_int_equal(iso_decode(ascii, buf, len, &dec, &err), 0);
-    assert_int_equal(linkmac_verify(&c, ascii, &mak, buf, len, &dec, &why), MAC_BAD);
+    assert_int_equal(linkmac_verify(c.mac, c.mac_padding, ascii, &mak, buf, len, &dec, &why),
+                     MAC_BAD);
     assert_non_null(strstr(why, "secondary"));
 }
 
@@ -168,38 +172,47 @@ static void test_verify_good_bad_missing(void **state)
     const char *why;
 
     purchase();
-    assert_int_equal(linkmac_encode(&c, ascii, &mak, &m, buf, sizeof(buf), &len, &err), 0);
+    assert_int_equal(
+        linkmac_encode(c.mac, c.mac_padding, ascii, &mak, &m, buf, sizeof(buf), &len, &err), 0);
     assert_int_equal(iso_decode(ascii, buf, len, &dec, &err), 0);
-    assert_int_equal(linkmac_verify(&c, ascii, &mak, buf, len, &dec, &why), MAC_OK);
+    assert_int_equal(linkmac_verify(c.mac, c.mac_padding, ascii, &mak, buf, len, &dec, &why),
+                     MAC_OK);
     /* another key */
-    assert_int_equal(linkmac_verify(&c, ascii, &mak2, buf, len, &dec, &why), MAC_BAD);
+    assert_int_equal(linkmac_verify(c.mac, c.mac_padding, ascii, &mak2, buf, len, &dec, &why),
+                     MAC_BAD);
     /* no key at all */
-    assert_int_equal(linkmac_verify(&c, ascii, NULL, buf, len, &dec, &why), MAC_UNAVAILABLE);
+    assert_int_equal(linkmac_verify(c.mac, c.mac_padding, ascii, NULL, buf, len, &dec, &why),
+                     MAC_UNAVAILABLE);
     /* padding 2 is another MAC */
     struct cg_listener_conf c2 = conf(CG_MAC_X919, 2);
-    assert_int_equal(linkmac_verify(&c2, ascii, &mak, buf, len, &dec, &why), MAC_BAD);
+    assert_int_equal(linkmac_verify(c2.mac, c2.mac_padding, ascii, &mak, buf, len, &dec, &why),
+                     MAC_BAD);
     /* alg 1 is another MAC */
     struct cg_listener_conf c1 = conf(CG_MAC_ALG1, 1);
-    assert_int_equal(linkmac_verify(&c1, ascii, &mak, buf, len, &dec, &why), MAC_BAD);
+    assert_int_equal(linkmac_verify(c1.mac, c1.mac_padding, ascii, &mak, buf, len, &dec, &why),
+                     MAC_BAD);
 
     /* the amount changed by one digit after MACing */
     uint8_t *amt = memmem(buf, len, "000000001250", 12);
     assert_non_null(amt);
     amt[11] = '1';
     assert_int_equal(iso_decode(ascii, buf, len, &dec, &err), 0);
-    assert_int_equal(linkmac_verify(&c, ascii, &mak, buf, len, &dec, &why), MAC_BAD);
+    assert_int_equal(linkmac_verify(c.mac, c.mac_padding, ascii, &mak, buf, len, &dec, &why),
+                     MAC_BAD);
     assert_non_null(strstr(why, "does not verify"));
     amt[11] = '0';
     /* the MAC itself changed */
     buf[len - 1] ^= 0x01;
     assert_int_equal(iso_decode(ascii, buf, len, &dec, &err), 0);
-    assert_int_equal(linkmac_verify(&c, ascii, &mak, buf, len, &dec, &why), MAC_BAD);
+    assert_int_equal(linkmac_verify(c.mac, c.mac_padding, ascii, &mak, buf, len, &dec, &why),
+                     MAC_BAD);
 
     /* no MAC field */
     purchase();
     assert_int_equal(iso_encode(ascii, &m, buf, sizeof(buf), &len, &err), 0);
     assert_int_equal(iso_decode(ascii, buf, len, &dec, &err), 0);
-    assert_int_equal(linkmac_verify(&c, ascii, &mak, buf, len, &dec, &why), MAC_BAD);
+    assert_int_equal(linkmac_verify(c.mac, c.mac_padding, ascii, &mak, buf, len, &dec, &why),
+                     MAC_BAD);
     assert_non_null(strstr(why, "no MAC"));
 }
 
@@ -213,7 +226,8 @@ static void test_field_after_mac(void **state)
     const char *why;
 
     echo();
-    assert_int_equal(linkmac_encode(&c, ascii, &mak, &m, buf, sizeof(buf), &len, &err), 0);
+    assert_int_equal(
+        linkmac_encode(c.mac, c.mac_padding, ascii, &mak, &m, buf, sizeof(buf), &len, &err), 0);
     assert_int_equal(iso_decode(ascii, buf, len, &dec, &err), 0);
     static const uint8_t zeros[8];
     assert_int_equal(iso_set(&dec, 64, zeros, 8), 0); /* both 64 and 128 */
@@ -221,7 +235,8 @@ static void test_field_after_mac(void **state)
     size_t len2;
     assert_int_equal(iso_encode(ascii, &dec, b2, sizeof(b2), &len2, &err), 0);
     assert_int_equal(iso_decode(ascii, b2, len2, &dec, &err), 0);
-    assert_int_equal(linkmac_verify(&c, ascii, &mak, b2, len2, &dec, &why), MAC_BAD);
+    assert_int_equal(linkmac_verify(c.mac, c.mac_padding, ascii, &mak, b2, len2, &dec, &why),
+                     MAC_BAD);
 }
 
 /* alg1 and AES-CMAC, padding 2; bcd87 too (the MAC'd bytes are the wire bytes). */
@@ -247,11 +262,14 @@ static void test_algorithms(void **state)
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         struct cg_listener_conf c = conf(t[i].mac, t[i].pad);
         purchase();
-        assert_int_equal(linkmac_encode(&c, *t[i].d, t[i].k, &m, buf, sizeof(buf), &len, &err), 0);
+        assert_int_equal(
+            linkmac_encode(c.mac, c.mac_padding, *t[i].d, t[i].k, &m, buf, sizeof(buf), &len, &err),
+            0);
         expect_mac(t[i].alg, t[i].k, t[i].pad, buf, len - 8, want);
         assert_memory_equal(buf + len - 8, want, 8);
         assert_int_equal(iso_decode(*t[i].d, buf, len, &dec, &err), 0);
-        assert_int_equal(linkmac_verify(&c, *t[i].d, t[i].k, buf, len, &dec, &why), MAC_OK);
+        assert_int_equal(
+            linkmac_verify(c.mac, c.mac_padding, *t[i].d, t[i].k, buf, len, &dec, &why), MAC_OK);
     }
 }
 
@@ -263,7 +281,8 @@ static void test_encode_without_key(void **state)
     struct iso_err err;
     size_t len = 0;
     purchase();
-    assert_int_equal(linkmac_encode(&c, ascii, NULL, &m, buf, sizeof(buf), &len, &err), -1);
+    assert_int_equal(
+        linkmac_encode(c.mac, c.mac_padding, ascii, NULL, &m, buf, sizeof(buf), &len, &err), -1);
     assert_non_null(strstr(err.msg, "no MAC key"));
     assert_null(strstr(err.msg, MAK_HEX));
 }
