@@ -69,6 +69,23 @@ static int find_psn(const struct iso_msg *m, const uint8_t *p5f34, size_t len, c
     return 0;
 }
 
+/* What emv.h needs for one card: the CVN, the IMK-AC, PAN, PSN and tags. */
+static struct emv_auth_req auth_req(int cvn, const struct ks_key *imk, const char *pan,
+                                    const char *psn, const struct cg_config *cfg,
+                                    const struct emv_tags *tags)
+{
+    return (struct emv_auth_req){
+        .cvn = cvn,
+        .imk = imk->key,
+        .imk_len = imk->len,
+        .pan = pan,
+        .pan_len = strlen(pan),
+        .psn = psn,
+        .mkd = (enum emv_mkd)cfg->imk_ac_derivation,
+        .tags = tags,
+    };
+}
+
 static const char *counted(enum metrics_arqc what, const char *word)
 {
     cg_metrics.arqc[what]++;
@@ -122,16 +139,7 @@ const char *emvchk_arqc(const struct keyset *ks, const struct cg_config *cfg,
             log_warnx("ARQC not verified: %s", err);
         return counted(MARQC_UNAVAILABLE, "absent");
     }
-    struct emv_auth_req req = {
-        .cvn = cvn,
-        .imk = imk->key,
-        .imk_len = imk->len,
-        .pan = pan,
-        .pan_len = strlen(pan),
-        .psn = e->psn,
-        .mkd = (enum emv_mkd)cfg->imk_ac_derivation,
-        .tags = &tags,
-    };
+    struct emv_auth_req req = auth_req(cvn, imk, pan, e->psn, cfg, &tags);
     switch (emv_verify_arqc(&req)) {
     case EMV_OK:
         e->verified = true;
@@ -166,16 +174,7 @@ long emvchk_answer_f55(const struct keyset *ks, const struct cg_config *cfg,
     if (imk == NULL || strlen(rc) != 2)
         return -1;
     struct emv_tags tags = {.arqc = e->arqc, .atc = e->atc, .un = e->un};
-    struct emv_auth_req req = {
-        .cvn = e->cvn,
-        .imk = imk->key,
-        .imk_len = imk->len,
-        .pan = pan,
-        .pan_len = strlen(pan),
-        .psn = e->psn,
-        .mkd = (enum emv_mkd)cfg->imk_ac_derivation,
-        .tags = &tags,
-    };
+    struct emv_auth_req req = auth_req(e->cvn, imk, pan, e->psn, cfg, &tags);
     bool approve = strcmp(rc, "00") == 0 || strcmp(rc, "10") == 0;
     if (emv_issuer_auth_data(&req, (const uint8_t *)rc, approve ? csu_ok : csu_no, NULL, 0, iad,
                              &n) != 0)

@@ -32,6 +32,7 @@
 #include "iso8583/iso8583.h"
 #include "tests/lib/capture.h"
 #include "tests/lib/cgdtest.h"
+#include "tests/lib/e2etest.h"
 #include "tests/lib/pgtest.h"
 #include "tests/lib/runprog.h"
 #include "tools/sim/cards.h"
@@ -61,30 +62,6 @@ static uint8_t mak[16], imk[16];
 static struct iso_msg req, ans;
 static uint8_t abuf[4096];
 static size_t alen;
-
-static const struct sim_card *card(const char *want)
-{
-    const struct sim_card *c = sim_cards_find(&cards, want);
-    if (c == NULL)
-        fail_msg("no demo card labelled %s", want);
-    return c;
-}
-
-static int ctl(const char *args, char *out, size_t cap)
-{
-    static char o[1 << 16], e[4096];
-    int rc = runprog("cardgatectl", args, o, sizeof(o), e, sizeof(e));
-    if (rc != 0)
-        fprintf(stderr, "cardgatectl %s: %s%s\n", args, o, e);
-    if (out != NULL) {
-        size_t n = strcspn(o, "\n");
-        if (n >= cap)
-            n = cap - 1;
-        memcpy(out, o, n);
-        out[n] = '\0';
-    }
-    return rc;
-}
 
 /* X9.19 MAC (padding 1) of data under the MAK: the first 8 bytes. */
 static void x919(const uint8_t *data, size_t len, uint8_t out[8])
@@ -179,19 +156,19 @@ static void test_mac_purchase(void **state)
     int fd = cgd_connect(d.port[0]);
     assert_true(fd >= 0);
 
-    purchase(card("approved"), 700);
+    purchase(e2e_card(&cards, "approved"), 700);
     exchange(fd, 64, false);
     expect_rc("00");
     expect_answer_mac(64);
     assert_memory_equal(iso_get(&ans, 11)->p, f11, 6);
 
     /* one byte changed after MACing: refused, the refusal MAC'd too */
-    purchase(card("approved"), 700);
+    purchase(e2e_card(&cards, "approved"), 700);
     exchange(fd, 64, true);
     expect_rc("63");
     expect_answer_mac(64);
     /* no MAC at all */
-    purchase(card("approved"), 700);
+    purchase(e2e_card(&cards, "approved"), 700);
     exchange(fd, 0, false);
     expect_rc("63");
     expect_answer_mac(64);
@@ -209,7 +186,7 @@ static void test_mac_purchase(void **state)
     /* the plain listener still serves unMAC'd requests and sends no MAC */
     int fd2 = cgd_connect(d.port[1]);
     assert_true(fd2 >= 0);
-    purchase(card("approved"), 700);
+    purchase(e2e_card(&cards, "approved"), 700);
     exchange(fd2, 0, false);
     expect_rc("00");
     assert_false(iso_has(&ans, 64));
@@ -327,7 +304,7 @@ static char *last_rule(void)
 static void test_chip(void **state)
 {
     (void)state;
-    const struct sim_card *c = card("approved");
+    const struct sim_card *c = e2e_card(&cards, "approved");
     uint8_t arqc[8], sk[16], want[8];
     static const uint8_t csu_ok[4] = {0x00, 0x80, 0x00, 0x00};
     struct iso_tlv t;
@@ -451,50 +428,13 @@ static void test_sim_scenario(void **state)
     assert_non_null(strstr(out, "answer MAC"));
 }
 
-static void absent(const char *hay, const char *needle, const char *where, const char *what)
-{
-    if (strstr(hay, needle) != NULL)
-        fail_msg("%s found in clear in %s", what, where);
-}
-
-static void search_all(const char *hay, const char *where)
-{
-    static const char *const keys[] = {IMK_HEX, IMK_C1, IMK_C2, MAK_HEX, MAK_C1, MAK_C2};
-    char mk[80] = "";
-    size_t len;
-    char *m = util_read_file(master, 4096, &len);
-    if (m != NULL) {
-        snprintf(mk, sizeof(mk), "%.64s", m);
-        free(m);
-    }
-    for (size_t i = 0; i < cards.n; i++)
-        absent(hay, cards.v[i].pan, where, "a test PAN");
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-        absent(hay, keys[i], where, "a key or key component");
-    if (mk[0] != '\0')
-        absent(hay, mk, where, "the master key");
-}
-
 static void test_no_clear_text(void **state)
 {
     (void)state;
-    static char out[4 << 20], err[4096];
-    char args[600], cmd[1200];
-    size_t len;
-
-    char *log = util_read_file(d.log, 64 << 20, &len);
-    assert_non_null(log);
-    search_all(log, "the daemon log");
-    free(log);
-    snprintf(args, sizeof(args), "audit dump --dir %s/audit --json", d.dir);
-    assert_int_equal(runprog("cardgatectl", args, out, sizeof(out), err, sizeof(err)), 0);
-    assert_true(strlen(out) > 100);
-    search_all(out, "the audit log");
-    snprintf(cmd, sizeof(cmd), "/usr/lib/postgresql/15/bin/pg_dump --data-only -d '%s' 2>&1",
-             pg.conninfo);
-    assert_int_equal(test_capture(cmd, out, sizeof(out)), 0);
-    assert_non_null(strstr(out, "COPY "));
-    search_all(out, "the database (pg_dump)");
+    static const struct e2e_secret sec[] = {
+        {IMK_HEX, "the IMK-AC"},  {IMK_C1, "an IMK-AC component"}, {IMK_C2, "an IMK-AC component"},
+        {MAK_HEX, "the MAC key"}, {MAK_C1, "a MAC key component"}, {MAK_C2, "a MAC key component"}};
+    e2e_no_clear_text(&d, pg.conninfo, &cards, master, sec, sizeof(sec) / sizeof(sec[0]));
 }
 
 /* cardgatectl key import of C1 XOR C2 under name/type. */
@@ -503,13 +443,13 @@ static int import(const char *name, const char *type, const char *c1, const char
     char args[600], k1[16], k2[16], kc1[100], kc2[100];
     snprintf(kc1, sizeof(kc1), "crypto kcv --key %s", c1);
     snprintf(kc2, sizeof(kc2), "crypto kcv --key %s", c2);
-    if (ctl(kc1, k1, sizeof(k1)) != 0 || ctl(kc2, k2, sizeof(k2)) != 0)
+    if (e2e_ctl(kc1, k1, sizeof(k1)) != 0 || e2e_ctl(kc2, k2, sizeof(k2)) != 0)
         return -1;
     snprintf(args, sizeof(args),
              "key import --name %s --type %s --component %s --component-kcv %s --component %s "
              "--component-kcv %s",
              name, type, c1, k1, c2, k2);
-    return ctl(args, NULL, 0);
+    return e2e_ctl(args, NULL, 0);
 }
 
 static int group_setup(void **state)
@@ -535,12 +475,12 @@ static int group_setup(void **state)
     setenv("CARDGATE_MASTER_KEY", master, 1);
     unsetenv("CARDGATE_PAN_KEY_FILE");
     unsetenv("CARDGATE_CVK");
-    if (ctl("key init-master --master $CARDGATE_MASTER_KEY", NULL, 0) != 0 ||
-        ctl("key generate --name pan --type pan-hash", NULL, 0) != 0 ||
+    if (e2e_ctl("key init-master --master $CARDGATE_MASTER_KEY", NULL, 0) != 0 ||
+        e2e_ctl("key generate --name pan --type pan-hash", NULL, 0) != 0 ||
         import("mak1", "mak", MAK_C1, MAK_C2) != 0 || import("imk1", "imk-ac", IMK_C1, IMK_C2) != 0)
         return -1;
     snprintf(args, sizeof(args), "demo seed --out %s", cardsfile);
-    if (ctl(args, NULL, 0) != 0)
+    if (e2e_ctl(args, NULL, 0) != 0)
         return -1;
     if (sim_cards_load(cardsfile, &cards, e, sizeof(e)) != 0) {
         fprintf(stderr, "%s\n", e);
