@@ -129,7 +129,7 @@ const char *emvchk_arqc(const struct keyset *ks, const struct cg_config *cfg,
     int cvn = emvchk_cvn(tags.iad, tags.iad_len, pan);
     if (!emv_cvn_supported(cvn)) {
         *atc = -1;
-        log_info("chip request with cryptogram version %d: not verified (unsupported)", cvn);
+        log_debug("chip request with cryptogram version %d: not verified (unsupported)", cvn);
         return counted(MARQC_UNSUPPORTED, "absent");
     }
     const struct ks_key *imk = imk_get(ks, cfg, err, sizeof(err));

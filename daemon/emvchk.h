@@ -23,8 +23,11 @@
  *   does not verify                       bad (82), atc sent
  *   field 55 malformed, a tag missing or
  *   of the wrong length, no IAD            bad (82), counted format_error
- *   a CVN not listed above                absent, counted unsupported (logged)
+ *   a CVN not listed above                absent, counted unsupported (debug log)
  *   no imk_ac configured, key unusable    absent, counted unavailable
+ * The pipeline checks authorizations, financial requests, refunds and
+ * balance inquiries; advices (0120/0220) and reversals repeat the
+ * original's cryptogram and ATC and are not checked.
  * Nothing here logs a PAN, a cryptogram or key material.
  */
 #ifndef CARDGATE_DAEMON_EMVCHK_H

@@ -1012,7 +1012,10 @@ static void pl_crypto_checks(struct pipeline *pl, struct pl_req *r, const struct
 
     out->pin = out->cvv = out->cvv2 = out->arqc = "absent";
     out->atc = -1;
-    out->arqc = emvchk_arqc(ks, cfg, m, r->pan, &r->emv, &out->atc);
+    /* advices and reversals repeat the original's cryptogram and ATC: not a new ARQC */
+    if (strcmp(r->kind, "reversal") != 0 && strcmp(r->kind, "standin") != 0 &&
+        strcmp(r->kind, "completion") != 0)
+        out->arqc = emvchk_arqc(ks, cfg, m, r->pan, &r->emv, &out->atc);
     if (ks == NULL)
         return;
     out->cvv2 = cardchk_cvv2(ks, cfg->keys_cvk, m, r->pan, r->expiry);
