@@ -24,7 +24,7 @@ static void scen_usage(FILE *fp)
         "  steps: signon echo purchase duplicate balance unknown_card expired frozen\n"
         "         over_limit blocked_mcc insufficient wrong_cvv2 chip chip_forged reversal\n"
         "  --mac/--mak: MAC every request (field 64/128) and check every answer's MAC\n"
-        "  --imk: the IMK-AC (32 hex) for the chip steps' ARQC (skipped without it)\n"
+        "  --imk: the IMK-AC (32 hex) for the chip steps' ARQC (left out without it)\n"
         "  exit 0 when every answer matched the expected code, 1 otherwise\n");
 }
 

@@ -311,11 +311,6 @@ static int run_step(struct scen *sc, const struct step *st, size_t i,
         if (st->op == OP_WRONG_CVV2)
             q.entry = "010"; /* keyed, card not present: where a CVV2 is checked */
         if (st->op == OP_CHIP || st->op == OP_CHIP_FORGED) {
-            if (!sc->o->have_imk) {
-                snprintf(row->note, sizeof(row->note), "skipped: no --imk for the chip's ARQC");
-                row->skipped = true;
-                return 0;
-            }
             sc->chip.atc++;
             sc->chip.forge = st->op == OP_CHIP_FORGED;
             q.chip = &sc->chip;
@@ -490,7 +485,9 @@ int scenario_run(const struct scen_opts *o, FILE *out)
     size_t n = 0;
     bool gone = false;
     for (size_t i = 0; i < NSTEPS; i++, n++)
-        if (gone)
+        if ((steps[i].op == OP_CHIP || steps[i].op == OP_CHIP_FORGED) && !o->have_imk)
+            n--; /* the chip steps exist with an IMK only */
+        else if (gone)
             row_not_run(&rows[n], steps[i].name, expected_code(o, &steps[i]));
         else if (run_step(sc, &steps[i], n, NULL, &rows[n]) < 0)
             gone = true;

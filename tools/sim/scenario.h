@@ -21,7 +21,7 @@
  *   chip_forged   the same with one bit of the ARQC flipped     -> 82
  *   reversal      0400 of the purchase, field 90 from it        -> 00
  * Any expected code can be overridden (--expect STEP=CODE).  The chip
- * steps are skipped without an IMK.  With a MAC key on the link every
+ * steps run only with an IMK (--imk).  With a MAC key on the link every
  * request is MAC'd and an answer whose MAC is missing or wrong is a
  * mismatch.
  */
