@@ -5,6 +5,8 @@
 
 #include "common/log.h"
 #include "crypto/cvv.h"
+#include "daemon/emvchk.h"
+#include "daemon/linkmac.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -62,6 +64,16 @@ int cardchk_keys_load(struct keyset_holder *h, const struct cg_config *cfg)
         log_warnx("keys: %s: [keys] cvk: %s", cfg->keys_file, err);
         keyset_unref(ks);
         return -1;
+    }
+    for (unsigned i = 0; i <= cfg->nlisteners; i++) {
+        /* every listener's MAC key, then the IMK-AC: present, right type and algorithm */
+        int bad = i < cfg->nlisteners ? linkmac_key_check(ks, &cfg->listeners[i], err, sizeof(err))
+                                      : emvchk_key_check(ks, cfg, err, sizeof(err));
+        if (bad != 0) {
+            log_warnx("keys: %s: %s", cfg->keys_file, err);
+            keyset_unref(ks);
+            return -1;
+        }
     }
     log_info("keys: %zu key%s loaded from %s", ks->n, ks->n == 1 ? "" : "s", cfg->keys_file);
     keyset_holder_swap(h, ks);

@@ -34,6 +34,7 @@ void cg_config_defaults(struct cg_config *cfg)
     cfg->standin_max_cards = 1000000;
     cfg->standin_max_pending = 100000;
     cfg->cvv_position = -1;
+    cfg->imk_ac_derivation = 1; /* EMV_MKD_A */
     snprintf(cfg->audit_dir, sizeof(cfg->audit_dir), "/var/lib/cardgate/audit");
     cfg->audit_segment_size = 64ULL << 20;
     cfg->audit_checkpoint_interval_us = 60 * US_S;
@@ -54,6 +55,42 @@ static void listener_defaults(struct cg_listener_conf *l)
     l->write_buffer_max = 1 << 20;
     l->require_signon = false;
     l->tls_verify = CG_TLS_VERIFY_NONE;
+    l->mac = CG_MAC_NONE;
+    l->mac_padding = 1;
+    memcpy(l->mac_failure_code, "63", 3);
+}
+
+static int copy_str(const struct conf_file *f, struct conf_section *s, const char *key, char *dst,
+                    size_t cap, struct conf_err *err);
+
+/* The MAC keys of a listener: mac, mak, mac_padding, mac_failure_code. */
+static int load_listener_mac(const struct conf_file *f, struct conf_section *s,
+                             struct cg_listener_conf *l, struct conf_err *err)
+{
+    static const char *const macs[] = {"none", "x919", "alg1", "cmac", NULL};
+    int mac = CG_MAC_NONE;
+    int64_t pad = 1;
+    char rc[8] = "";
+
+    if (conf_get_enum(f, s, "mac", macs, &mac, err) != 0 ||
+        copy_str(f, s, "mak", l->mak, sizeof(l->mak), err) != 0 ||
+        conf_get_int(f, s, "mac_padding", 1, 2, &pad, err) != 0 ||
+        copy_str(f, s, "mac_failure_code", rc, sizeof(rc), err) != 0)
+        return -1;
+    l->mac = (enum cg_mac)mac;
+    l->mac_padding = (int)pad;
+    if (rc[0] != '\0') {
+        if (strlen(rc) != 2 || !((rc[0] >= '0' && rc[0] <= '9') || (rc[0] >= 'A' && rc[0] <= 'Z')))
+            return conf_fail(f, conf_kv_get(s, "mac_failure_code")->line, err,
+                             "key 'mac_failure_code': '%s' is not a two-character response code",
+                             rc);
+        memcpy(l->mac_failure_code, rc, 3);
+    }
+    if (l->mac != CG_MAC_NONE && l->mak[0] == '\0')
+        return conf_fail(f, s->line, err, "mac = %s needs mak (the MAC key's name)", macs[mac]);
+    if (l->mac == CG_MAC_NONE && l->mak[0] != '\0')
+        return conf_fail(f, conf_kv_get(s, "mak")->line, err, "mak given but mac is none");
+    return 0;
 }
 
 static int copy_str(const struct conf_file *f, struct conf_section *s, const char *key, char *dst,
@@ -186,7 +223,7 @@ static int load_listener(const struct conf_file *f, struct conf_section *s,
         copy_str(f, s, "tls_key", l->tls_key, sizeof(l->tls_key), err) != 0 ||
         copy_str(f, s, "tls_ca", l->tls_ca, sizeof(l->tls_ca), err) != 0 ||
         conf_get_enum(f, s, "tls_verify_client", verifies, &verify, err) != 0 ||
-        load_allow(f, s, l, err) != 0)
+        load_allow(f, s, l, err) != 0 || load_listener_mac(f, s, l, err) != 0)
         return -1;
 
     l->framing = (enum cg_framing)framing;
@@ -333,6 +370,8 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
     /* [keys] */
     s = conf_find(f, "keys", NULL);
     int64_t cvvpos = -1;
+    static const char *const mkds[] = {"A", "B", NULL};
+    int mkd = 0;
     if (s != NULL) {
         if (copy_str(f, s, "file", cfg->keys_file, sizeof(cfg->keys_file), err) != 0 ||
             copy_str(f, s, "master_key_file", cfg->master_key_file, sizeof(cfg->master_key_file),
@@ -342,8 +381,13 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
             copy_str(f, s, "pan_key_file", cfg->pan_key_file, sizeof(cfg->pan_key_file), err) !=
                 0 ||
             copy_str(f, s, "cvk", cfg->keys_cvk, sizeof(cfg->keys_cvk), err) != 0 ||
-            conf_get_int(f, s, "cvv_position", 0, 32, &cvvpos, err) != 0)
+            conf_get_int(f, s, "cvv_position", 0, 32, &cvvpos, err) != 0 ||
+            copy_str(f, s, "imk_ac", cfg->keys_imk_ac, sizeof(cfg->keys_imk_ac), err) != 0 ||
+            conf_get_enum(f, s, "imk_ac_derivation", mkds, &mkd, err) != 0)
             return -1;
+        cfg->imk_ac_derivation = mkd + 1;
+        if (cfg->keys_imk_ac[0] != '\0' && cfg->keys_file[0] == '\0')
+            return conf_fail(f, s->line, err, "[keys] imk_ac needs a key store ('file')");
         if (conf_kv_get(s, "cvv_position") != NULL) {
             if (cfg->keys_cvk[0] == '\0')
                 return conf_fail(f, conf_kv_get(s, "cvv_position")->line, err,
@@ -368,6 +412,10 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
     for (unsigned i = 0; i < cfg->nlisteners; i++) {
         if (check_listener(f, &cfg->listeners[i], err) != 0)
             return -1;
+        if (cfg->listeners[i].mac != CG_MAC_NONE && cfg->keys_file[0] == '\0')
+            return conf_fail(f, cfg->listeners[i].line, err,
+                             "[listener %s] mac needs a key store ([keys] file)",
+                             cfg->listeners[i].name);
     }
     if (cfg->nlisteners == 0)
         return conf_fail(f, 1, err, "no [listener NAME] section: nothing to serve");

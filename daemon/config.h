@@ -23,6 +23,14 @@ enum cg_framing {
     CG_FRAMING_LEN2BCD,   /* 2 bytes packed BCD (0..9999) */
 };
 
+/* Message authentication on a link (daemon/linkmac.h): field 64 or 128. */
+enum cg_mac {
+    CG_MAC_NONE = 0,
+    CG_MAC_X919, /* ISO 9797-1 alg 3 (ANSI X9.19 retail MAC), 16-byte TDES key */
+    CG_MAC_ALG1, /* ISO 9797-1 alg 1 (CBC-MAC under the whole TDES key) */
+    CG_MAC_CMAC, /* AES-CMAC, leftmost 8 bytes */
+};
+
 enum cg_tls_verify {
     CG_TLS_VERIFY_NONE = 0, /* server-side TLS only */
     CG_TLS_VERIFY_OPTIONAL,
@@ -59,7 +67,11 @@ struct cg_listener_conf {
     char tls_ca[4096];
     enum cg_tls_verify tls_verify;
     struct cg_allow allow[CG_MAX_ALLOW];
-    unsigned nallow; /* 0: any address */
+    unsigned nallow;          /* 0: any address */
+    enum cg_mac mac;          /* MAC required on every message of the link, and on answers */
+    char mak[KS_NAME_CFG];    /* the key-store name of the link's MAC key */
+    int mac_padding;          /* ISO 9797-1 padding method 1 (default) or 2 */
+    char mac_failure_code[3]; /* field 39 for a missing or bad MAC, default "63" */
 };
 
 struct cg_config {
@@ -101,9 +113,11 @@ struct cg_config {
     char keys_file[4096];
     char master_key_file[4096];
     char master_key_credential[256];
-    char pan_key_file[4096];    /* PAN-hash key as 64 hex digits, when no key store */
-    char keys_cvk[KS_NAME_CFG]; /* the issuer's CVK (CVV2 checks); "" none */
-    int cvv_position;           /* CVV/iCVV offset in track-2 discretionary data; -1 none */
+    char pan_key_file[4096];       /* PAN-hash key as 64 hex digits, when no key store */
+    char keys_cvk[KS_NAME_CFG];    /* the issuer's CVK (CVV2 checks); "" none */
+    int cvv_position;              /* CVV/iCVV offset in track-2 discretionary data; -1 none */
+    char keys_imk_ac[KS_NAME_CFG]; /* EMV issuer master key (ARQC/ARPC); "" none */
+    int imk_ac_derivation;         /* enum emv_mkd: 1 option A (default), 2 option B */
 
     /* [daemon] requests: request slots preallocated by the pipeline */
     unsigned max_requests;

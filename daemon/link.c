@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/linkmac.h"
 #include "daemon/netmgmt.h"
 #include "daemon/server.h"
 
@@ -243,6 +244,11 @@ static int handle_frame(struct link *l, const struct link_frame *f)
     const char *mti = f->iso->mti;
 
     l->echo_unanswered = 0;
+    if (!linkmac_link_verify(l, f)) {
+        if (is_response_mti(mti))
+            return 0; /* an answer to our own echo: nothing to answer */
+        return netmgmt_answer_code(l, f, l->lsn->conf.mac_failure_code);
+    }
     if (memcmp(mti, "0800", 4) == 0)
         return netmgmt_handle(l, f);
     if (memcmp(mti, "0810", 4) == 0) {

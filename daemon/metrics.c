@@ -179,6 +179,23 @@ long metrics_render(char *buf, size_t cap)
             "gauge", m->standin_pending);
     counter(&o, "cardgate_standin_settled_total",
             "Stand-in approvals settled through the database.", "counter", m->standin_settled);
+    static const char *const arqc_names[MARQC__COUNT] = {
+        "ok", "bad", "replay", "format_error", "unsupported", "unavailable"};
+    put(&o,
+        "# HELP cardgate_mac_total Link MACs: incoming verified or refused (missing, bad, no "
+        "key), outgoing generated or failed.\n"
+        "# TYPE cardgate_mac_total counter\n"
+        "cardgate_mac_total{dir=\"in\",result=\"ok\"} %" PRIu64 "\n"
+        "cardgate_mac_total{dir=\"in\",result=\"failed\"} %" PRIu64 "\n"
+        "cardgate_mac_total{dir=\"out\",result=\"ok\"} %" PRIu64 "\n"
+        "cardgate_mac_total{dir=\"out\",result=\"failed\"} %" PRIu64 "\n",
+        m->mac_verified, m->mac_failures, m->mac_generated, m->mac_sign_errors);
+    counter(&o, "cardgate_mac_failures_total",
+            "Incoming messages refused for a missing or bad MAC.", "counter", m->mac_failures);
+    put(&o, "# HELP cardgate_arqc_total EMV ARQC checks by result.\n"
+            "# TYPE cardgate_arqc_total counter\n");
+    for (unsigned i = 0; i < MARQC__COUNT; i++)
+        put(&o, "cardgate_arqc_total{result=\"%s\"} %" PRIu64 "\n", arqc_names[i], m->arqc[i]);
     if (nsources == 0) {
         counter(&o, "cardgate_db_connections_up", "Database connections ready.", "gauge",
                 m->db_connections_up);

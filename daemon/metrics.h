@@ -29,6 +29,17 @@ enum metrics_err {
     MERR__COUNT
 };
 
+/* EMV ARQC results, cardgate_arqc_total{result=...} (daemon/emvchk.c) */
+enum metrics_arqc {
+    MARQC_OK = 0,      /* the ARQC verified */
+    MARQC_BAD,         /* it did not (declined 82 by the ledger) */
+    MARQC_REPLAY,      /* verified, but the ledger saw the ATC before (82) */
+    MARQC_FORMAT,      /* field 55 malformed or a required tag missing (bad, 82) */
+    MARQC_UNSUPPORTED, /* a cryptogram version we do not verify (not checked) */
+    MARQC_UNAVAILABLE, /* no IMK-AC configured or usable (not checked) */
+    MARQC__COUNT
+};
+
 #define METRICS_MAX_REQ_KEYS 128
 #define METRICS_NBUCKETS     14
 
@@ -73,6 +84,13 @@ struct cg_metrics {
     uint64_t standin_approvals; /* approved in stand-in, journaled ([standin] mode = approve) */
     uint64_t standin_pending;   /* gauge: stand-in approvals not settled yet */
     uint64_t standin_settled;   /* stand-in approvals settled through the database */
+    /* link MACs (daemon/linkmac.c) */
+    uint64_t mac_verified;    /* incoming messages whose MAC verified */
+    uint64_t mac_failures;    /* incoming messages refused: MAC missing, bad or no key */
+    uint64_t mac_generated;   /* outgoing messages MAC'd */
+    uint64_t mac_sign_errors; /* outgoing messages that could not be MAC'd (not sent) */
+    /* EMV ARQC results (daemon/emvchk.c) */
+    uint64_t arqc[MARQC__COUNT];
 };
 
 extern struct cg_metrics cg_metrics;

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/linkmac.h"
 #include "daemon/server.h"
 #include "iso8583/iso8583.h"
 
@@ -39,7 +40,7 @@ static int send_out(struct link *l, const struct link_frame *f, bool answer)
     struct iso_err err;
     size_t len;
 
-    if (iso_encode(l->lsn->dialect, &out_msg, out_buf, sizeof(out_buf), &len, &err) != 0) {
+    if (linkmac_link_encode(l, &out_msg, out_buf, sizeof(out_buf), &len, &err) != 0) {
         cg_metrics.errors[MERR_ENCODE]++;
         log_warnx_p(l->prefix, "cannot encode %.4s: %s", out_msg.mti, err.msg);
         return 0; /* the link itself is fine */
@@ -50,7 +51,7 @@ static int send_out(struct link *l, const struct link_frame *f, bool answer)
 
 int netmgmt_answer_code(struct link *l, const struct link_frame *f, const char *rc)
 {
-    static const int echoed[] = {3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49};
+    static const int echoed[] = {3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 70};
     char mti[5];
 
     netmgmt_response_mti(f->iso->mti, mti);

@@ -25,7 +25,7 @@ int netmgmt_send_echo(struct link *l);
 /*
  * Answer a request on l with response code rc (2 characters) and no
  * decision: MTI + 10, fields 2 (masked is not our business: it is left
- * out), 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49 echoed when present.  For
+ * out), 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 70 echoed when present.  For
  * requests the link refuses itself (not signed on, no pipeline).  Returns
  * 0 or -1 (link closed).
  */

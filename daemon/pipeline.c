@@ -25,7 +25,9 @@
 #include "daemon/audit.h"
 #include "daemon/cardchk.h"
 #include "daemon/dbpool.h"
+#include "daemon/emvchk.h"
 #include "daemon/link.h"
+#include "daemon/linkmac.h"
 #include "daemon/metrics.h"
 #include "daemon/netmgmt.h"
 #include "daemon/standin.h"
@@ -111,6 +113,8 @@ struct pl_req {
     int64_t replacement; /* -1 when absent */
     char advice_code[3];
     struct pl_crypto cr;
+    struct emvchk_req emv; /* a verified ARQC: the answer carries its ARPC (tag 91) */
+    uint8_t f55[24];       /* the answer's field 55 */
     /* the decision */
     char rc[3], appr[7], rule[48], cur_num[4];
     int64_t policy_version, auth_id, approved, avail, balance;
@@ -436,6 +440,17 @@ static int build_answer(struct pipeline *pl, struct pl_req *r, const char *mti, 
         return -1;
     if (!full)
         return 0;
+    if (r->emv.verified) {
+        struct keyset *ks = keyset_holder_get(&pl->keys);
+        long n = emvchk_answer_f55(ks, server_config(pl->srv), &r->emv, r->pan, r->rc, r->f55,
+                                   sizeof(r->f55));
+        if (ks != NULL)
+            keyset_unref(ks);
+        if (n < 0)
+            log_warnx("stan %s: ARPC not computed: answered without field 55", r->stan);
+        else if (n > 0 && iso_set(m, 55, r->f55, (size_t)n) != 0)
+            return -1;
+    }
     if (r->appr[0] != '\0' && iso_set(m, 38, r->appr, strlen(r->appr)) != 0)
         return -1;
     if (strcmp(r->rc, "10") == 0 && r->have_approved && r->echo_has[2] /* field 4 */) {
@@ -471,15 +486,15 @@ static void encode_answer(struct pipeline *pl, struct pl_req *r, const char *mti
 
     r->out_len = 0;
     if (build_answer(pl, r, mti, true, f4, f54) != 0 ||
-        iso_encode(r->link->lsn->dialect, &pl->out_msg, r->out, sizeof(r->out), &r->out_len,
-                   &err) != 0) {
+        linkmac_link_encode(r->link, &pl->out_msg, r->out, sizeof(r->out), &r->out_len, &err) !=
+            0) {
         /* a field the dialect cannot carry: answer with the echo and 39 only */
         cg_metrics.errors[MERR_ENCODE]++;
         log_warnx_p(r->link->prefix, "answer %s stan %s: %s; sent without 38/54", mti, r->stan,
                     err.msg);
         if (build_answer(pl, r, mti, false, f4, f54) != 0 ||
-            iso_encode(r->link->lsn->dialect, &pl->out_msg, r->out, sizeof(r->out), &r->out_len,
-                       &err) != 0) {
+            linkmac_link_encode(r->link, &pl->out_msg, r->out, sizeof(r->out), &r->out_len, &err) !=
+                0) {
             log_warnx_p(r->link->prefix, "cannot encode the answer to stan %s: %s", r->stan,
                         err.msg);
             r->out_len = 0;
@@ -650,6 +665,7 @@ static void pl_maybe_release(struct pl_req *r)
         return;
     OPENSSL_cleanse(r->pan, sizeof(r->pan));
     OPENSSL_cleanse(r->echo, sizeof(r->echo));
+    OPENSSL_cleanse(&r->emv, sizeof(r->emv));
     r->answered = false;
     r->standin = false;
     r->audit_lost = false;
@@ -865,6 +881,8 @@ static void read_outcome(struct pipeline *pl, struct pl_req *r, const PGresult *
     r->balance = v ? strtoll(v, NULL, 10) : 0;
     snprintf(r->cur_num, sizeof(r->cur_num), "%s", currency_numeric(col(res, row, 6)));
     snprintf(r->rule, sizeof(r->rule), "%s", (v = col(res, row, 7)) ? v : "");
+    if (strcmp(r->rule, "emv.atc_replay") == 0)
+        cg_metrics.arqc[MARQC_REPLAY]++;
     r->policy_version = (v = col(res, row, 8)) ? strtoll(v, NULL, 10) : 0;
     r->auth_id = (v = col(res, row, 9)) ? strtoll(v, NULL, 10) : 0;
     if ((v = col(res, row, 10)) != NULL && r->pan_hash[0] != '\0')
@@ -1346,10 +1364,11 @@ static void tick_cb(evutil_socket_t fd, short ev, void *arg)
 /*
  * The crypto checks' seam: fill PIN/CVV/CVV2/ARQC results before the
  * database step, with the key set in force (one reference for the checks).
- * CVV2 and track-2 CVV/iCVV are checked (daemon/cardchk.c); PIN and ARQC
- * are not wired yet and stay "absent" (not checked; nothing is faked).
+ * CVV2 and track-2 CVV/iCVV are checked (daemon/cardchk.c), the ARQC in
+ * field 55 (daemon/emvchk.c); PIN is not wired yet and stays "absent" (not
+ * checked; nothing is faked).
  */
-static void pl_crypto_checks(struct pipeline *pl, const struct pl_req *r, const struct iso_msg *m,
+static void pl_crypto_checks(struct pipeline *pl, struct pl_req *r, const struct iso_msg *m,
                              struct pl_crypto *out)
 {
     struct keyset *ks = keyset_holder_get(&pl->keys);
@@ -1357,6 +1376,10 @@ static void pl_crypto_checks(struct pipeline *pl, const struct pl_req *r, const 
 
     out->pin = out->cvv = out->cvv2 = out->arqc = "absent";
     out->atc = -1;
+    /* advices and reversals repeat the original's cryptogram and ATC: not a new ARQC */
+    if (strcmp(r->kind, "reversal") != 0 && strcmp(r->kind, "standin") != 0 &&
+        strcmp(r->kind, "completion") != 0)
+        out->arqc = emvchk_arqc(ks, cfg, m, r->pan, &r->emv, &out->atc);
     if (ks == NULL)
         return;
     out->cvv2 = cardchk_cvv2(ks, cfg->keys_cvk, m, r->pan, r->expiry);
@@ -1521,6 +1544,7 @@ static int dispatch_cb(void *arg, struct link *l, const struct link_frame *f)
     r->policy_version = 0;
     r->stan[0] = r->rrn[0] = r->pan[0] = '\0';
     r->kind = NULL;
+    r->emv.verified = false;
     if (!copy_echo(r, f->iso)) {
         vcopy(r->stan, sizeof(r->stan), iso_get(f->iso, 11));
         log_warnx_p(l->prefix, "%s stan %s: echoed fields too long: answered 30", r->mti, r->stan);
@@ -1730,12 +1754,20 @@ static bool pipeline_db_up_cb(void *arg)
     return pipeline_db_up(arg);
 }
 
+/* server_hooks.keys: the working keys for the links (MACs). */
+static struct keyset *pipeline_keys_cb(void *arg)
+{
+    struct pipeline *pl = arg;
+    return keyset_holder_get(&pl->keys);
+}
+
 void pipeline_hooks(struct pipeline *pl, struct server_hooks *out)
 {
     memset(out, 0, sizeof(*out));
     out->dispatch = dispatch_cb;
     out->event = event_cb;
     out->db_up = pipeline_db_up_cb;
+    out->keys = pipeline_keys_cb;
     out->arg = pl;
 }
 

@@ -34,7 +34,10 @@
  *   account type "00" | amount type ("01" ledger balance, "02" available,
  *   "57" original amount of a partial approval) | currency numeric (3) |
  *   'C' or 'D' | 12 digits minor units
- * A partial approval (39=10) carries the approved amount in field 4.
+ * A partial approval (39=10) carries the approved amount in field 4.  The
+ * answer to a request whose ARQC verified carries field 55 with tag 91
+ * (ARPC, daemon/emvchk.h); on a listener with a MAC every answer is MAC'd
+ * (daemon/linkmac.h).
  *
  * Deadlines.  deadline = arrival + the listener's budget; it goes into
  * authorize_batch (a request whose deadline passed is never approved

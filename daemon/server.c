@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/linkmac.h"
 #include "daemon/metrics.h"
 
 #include <event2/event.h>
@@ -308,6 +309,11 @@ static struct listener *listener_new(struct server *s, const struct cg_listener_
     if (lsn->dialect == NULL) {
         log_warnx("listener %s: %s", c->name, err);
         free(lsn);
+        return NULL;
+    }
+    if (c->mac != CG_MAC_NONE && linkmac_dialect_check(lsn->dialect, err, sizeof(err)) != 0) {
+        log_warnx("listener %s: %s", c->name, err);
+        listener_free(lsn);
         return NULL;
     }
     static const uint8_t kinds[] = {[CG_FRAMING_LEN2] = ISO_FR_LEN2,

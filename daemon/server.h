@@ -31,6 +31,7 @@
 struct event_base;
 struct evconnlistener;
 struct metrics_http;
+struct keyset;
 
 /* A configured listening socket and what its links need. */
 struct listener {
@@ -65,6 +66,8 @@ struct server_hooks {
     server_drain_fn drain;     /* may be NULL */
     server_event_fn event;     /* may be NULL */
     bool (*db_up)(void *arg);  /* NULL: no database to wait for before READY=1 */
+    /* a reference to the working keys (keyset_unref it), NULL when none (link MACs) */
+    struct keyset *(*keys)(void *arg);
     void *arg;
 };
 

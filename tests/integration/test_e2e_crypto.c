@@ -23,6 +23,7 @@
 #include "common/util.h"
 #include "tests/lib/capture.h"
 #include "tests/lib/cgdtest.h"
+#include "tests/lib/e2etest.h"
 #include "tests/lib/pgtest.h"
 #include "tests/lib/runprog.h"
 #include "tools/sim/cards.h"
@@ -49,31 +50,6 @@ static unsigned stan_seq = 500;
 static char sent48[8][16];
 static unsigned nsent48;
 
-static const struct sim_card *card(const char *want)
-{
-    const struct sim_card *c = sim_cards_find(&cards, want);
-    if (c == NULL)
-        fail_msg("no demo card labelled %s", want);
-    return c;
-}
-
-/* Run cardgatectl ARGS; its first output line into out (may be NULL). */
-static int ctl(const char *args, char *out, size_t cap)
-{
-    static char o[1 << 16], e[4096];
-    int rc = runprog("cardgatectl", args, o, sizeof(o), e, sizeof(e));
-    if (rc != 0)
-        fprintf(stderr, "cardgatectl %s: %s%s\n", args, o, e);
-    if (out != NULL) {
-        size_t n = strcspn(o, "\n");
-        if (n >= cap)
-            n = cap - 1;
-        memcpy(out, o, n);
-        out[n] = '\0';
-    }
-    return rc;
-}
-
 /* The CVV2 of card c under the CVK (service code 000) into out[4]. */
 static void cvv2_of(const struct sim_card *c, char out[4])
 {
@@ -81,7 +57,7 @@ static void cvv2_of(const struct sim_card *c, char out[4])
     snprintf(args, sizeof(args),
              "crypto cvv --pan %s --expiry %s --service-code 000 --cvk " CVK_HEX, c->pan,
              c->expiry);
-    assert_int_equal(ctl(args, line, sizeof(line)), 0);
+    assert_int_equal(e2e_ctl(args, line, sizeof(line)), 0);
     assert_int_equal(strlen(line), 3);
     memcpy(out, line, 4);
 }
@@ -165,7 +141,7 @@ static void track2(const struct sim_card *c, const char *svc, const char *cvv, c
 static void test_track2_cvv(void **state)
 {
     (void)state;
-    const struct sim_card *c = card("approved");
+    const struct sim_card *c = e2e_card(&cards, "approved");
     char args[300], cvv[8], icvv[8], t2[64], rc[4];
     int fd = cgd_connect(d.port[0]);
     assert_true(fd >= 0);
@@ -173,11 +149,11 @@ static void test_track2_cvv(void **state)
     snprintf(args, sizeof(args),
              "crypto cvv --pan %s --expiry %s --service-code 201 --cvk " CVK_HEX, c->pan,
              c->expiry);
-    assert_int_equal(ctl(args, cvv, sizeof(cvv)), 0);
+    assert_int_equal(e2e_ctl(args, cvv, sizeof(cvv)), 0);
     snprintf(args, sizeof(args),
              "crypto cvv --pan %s --expiry %s --service-code 999 --cvk " CVK_HEX, c->pan,
              c->expiry);
-    assert_int_equal(ctl(args, icvv, sizeof(icvv)), 0);
+    assert_int_equal(e2e_ctl(args, icvv, sizeof(icvv)), 0);
     track2(c, "201", cvv, t2, sizeof(t2));
     purchase_pos(fd, c, "021", NULL, t2, rc);
     assert_string_equal(rc, "00");
@@ -203,7 +179,7 @@ static void test_track2_cvv(void **state)
 static void test_cvv2(void **state)
 {
     (void)state;
-    const struct sim_card *c = card("approved");
+    const struct sim_card *c = e2e_card(&cards, "approved");
     char cvv2[4], f48[16], rc[4];
     int fd = cgd_connect(d.port[0]);
     assert_true(fd >= 0);
@@ -243,7 +219,7 @@ static void test_card_issue_cvv2(void **state)
     assert_non_null(acct);
     snprintf(args, sizeof(args), "card issue --account %s --json", acct);
     free(acct);
-    assert_int_equal(ctl(args, line, sizeof(line)), 0);
+    assert_int_equal(e2e_ctl(args, line, sizeof(line)), 0);
     memset(&c, 0, sizeof(c));
     const char *p = strstr(line, "\"pan\":\""), *e = strstr(line, "\"expiry\":\""),
                *v = strstr(line, "\"cvv2\":\"");
@@ -258,7 +234,7 @@ static void test_card_issue_cvv2(void **state)
 static void test_reload(void **state)
 {
     (void)state;
-    const struct sim_card *c = card("approved");
+    const struct sim_card *c = e2e_card(&cards, "approved");
     char cvv2[4], f48[16], rc[4];
     int before = cgd_log_count(&d, "keys: 2 keys loaded");
 
@@ -278,58 +254,17 @@ static void test_reload(void **state)
     close(fd);
 }
 
-/* needle must not occur in hay (named what for the message, never printed). */
-static void absent(const char *hay, const char *needle, const char *where, const char *what)
-{
-    if (strstr(hay, needle) != NULL)
-        fail_msg("%s found in clear in %s", what, where);
-}
-
-static void search_all(const char *hay, const char *where)
-{
-    char mk[80] = "";
-    size_t len;
-    char *m = util_read_file(master, 4096, &len);
-    if (m != NULL) {
-        snprintf(mk, sizeof(mk), "%.64s", m);
-        free(m);
-    }
-    for (size_t i = 0; i < cards.n; i++)
-        absent(hay, cards.v[i].pan, where, "a test PAN");
-    for (unsigned i = 0; i < nsent48; i++)
-        absent(hay, sent48[i], where, "a CVV2 subelement");
-    absent(hay, CVK_HEX, where, "the CVK");
-    absent(hay, CVK_C1, where, "a CVK component");
-    absent(hay, CVK_C2, where, "a CVK component");
-    if (mk[0] != '\0')
-        absent(hay, mk, where, "the master key");
-}
-
 static void test_no_clear_text(void **state)
 {
     (void)state;
-    static char out[4 << 20];
-    char args[600], cmd[1200];
-    size_t len;
+    struct e2e_secret sec[8 + 3] = {
+        {CVK_HEX, "the CVK"}, {CVK_C1, "a CVK component"}, {CVK_C2, "a CVK component"}};
+    size_t n = 3;
 
     assert_true(nsent48 >= 4);
-    /* daemon log */
-    char *log = util_read_file(d.log, 64 << 20, &len);
-    assert_non_null(log);
-    search_all(log, "the daemon log");
-    free(log);
-    /* audit log */
-    snprintf(args, sizeof(args), "audit dump --dir %s/audit --json", d.dir);
-    static char err[4096];
-    assert_int_equal(runprog("cardgatectl", args, out, sizeof(out), err, sizeof(err)), 0);
-    assert_true(strlen(out) > 100);
-    search_all(out, "the audit log");
-    /* every table */
-    snprintf(cmd, sizeof(cmd), "/usr/lib/postgresql/15/bin/pg_dump --data-only -d '%s' 2>&1",
-             pg.conninfo);
-    assert_int_equal(test_capture(cmd, out, sizeof(out)), 0);
-    assert_non_null(strstr(out, "COPY "));
-    search_all(out, "the database (pg_dump)");
+    for (unsigned i = 0; i < nsent48; i++)
+        sec[n++] = (struct e2e_secret){sent48[i], "a CVV2 subelement"};
+    e2e_no_clear_text(&d, pg.conninfo, &cards, master, sec, n);
 }
 
 static int group_setup(void **state)
@@ -349,20 +284,20 @@ static int group_setup(void **state)
     setenv("CARDGATE_MASTER_KEY", master, 1);
     unsetenv("CARDGATE_PAN_KEY_FILE");
     char k1[16], k2[16];
-    if (ctl("key init-master --master $CARDGATE_MASTER_KEY", NULL, 0) != 0 ||
-        ctl("key generate --name pan --type pan-hash", NULL, 0) != 0 ||
-        ctl("crypto kcv --key " CVK_C1, k1, sizeof(k1)) != 0 ||
-        ctl("crypto kcv --key " CVK_C2, k2, sizeof(k2)) != 0)
+    if (e2e_ctl("key init-master --master $CARDGATE_MASTER_KEY", NULL, 0) != 0 ||
+        e2e_ctl("key generate --name pan --type pan-hash", NULL, 0) != 0 ||
+        e2e_ctl("crypto kcv --key " CVK_C1, k1, sizeof(k1)) != 0 ||
+        e2e_ctl("crypto kcv --key " CVK_C2, k2, sizeof(k2)) != 0)
         return -1;
     snprintf(args, sizeof(args),
              "key import --name cvk1 --type cvk --component " CVK_C1 " --component-kcv %s"
              " --component " CVK_C2 " --component-kcv %s",
              k1, k2);
-    if (ctl(args, NULL, 0) != 0)
+    if (e2e_ctl(args, NULL, 0) != 0)
         return -1;
     setenv("CARDGATE_CVK", "cvk1", 1); /* CVV2s under the CVK, not random */
     snprintf(args, sizeof(args), "demo seed --out %s", cardsfile);
-    if (ctl(args, NULL, 0) != 0)
+    if (e2e_ctl(args, NULL, 0) != 0)
         return -1;
     if (sim_cards_load(cardsfile, &cards, e, sizeof(e)) != 0) {
         fprintf(stderr, "%s\n", e);

@@ -2,9 +2,13 @@
  * cmd_scenario.c - `cardgate-sim scenario`: options, cards, run.
  */
 #include "tools/sim/scenario.h"
+
+#include "common/util.h"
+#include "crypto/cipher.h"
 #include "tools/sim/sim.h"
 
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,25 +19,37 @@ static void scen_usage(FILE *fp)
         fp,
         "usage: cardgate-sim scenario --addr HOST:PORT --dialect NAME\n"
         "         [--framing len2|len4ascii|len2bcd] [--header none|tpdu] [--cards FILE] [--json]\n"
-        "         [--timeout SECONDS] [--expect STEP=CODE]...\n"
+        "         [--timeout SECONDS] [--expect STEP=CODE]... [--mac x919|alg1|cmac --mak HEX]\n"
+        "         [--imk HEX]\n"
         "  steps: signon echo purchase duplicate balance unknown_card expired frozen\n"
-        "         over_limit blocked_mcc insufficient wrong_cvv2 reversal\n"
+        "         over_limit blocked_mcc insufficient wrong_cvv2 chip chip_forged reversal\n"
+        "  --mac/--mak: MAC every request (field 64/128) and check every answer's MAC\n"
+        "  --imk: the IMK-AC (32 hex) for the chip steps' ARQC (left out without it)\n"
         "  exit 0 when every answer matched the expected code, 1 otherwise\n");
 }
 
 int sim_scenario_main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"addr", required_argument, NULL, 'a'},    {"dialect", required_argument, NULL, 'd'},
-        {"framing", required_argument, NULL, 'f'}, {"header", required_argument, NULL, 'T'},
-        {"cards", required_argument, NULL, 'c'},   {"json", no_argument, NULL, 'j'},
-        {"timeout", required_argument, NULL, 't'}, {"expect", required_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"addr", required_argument, NULL, 'a'},
+        {"dialect", required_argument, NULL, 'd'},
+        {"framing", required_argument, NULL, 'f'},
+        {"header", required_argument, NULL, 'T'},
+        {"cards", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'},
+        {"expect", required_argument, NULL, 'e'},
+        {"mac", required_argument, NULL, 'M'},
+        {"mak", required_argument, NULL, 'K'},
+        {"imk", required_argument, NULL, 'I'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct scen_opts o;
     memset(&o, 0, sizeof(o));
     o.timeout_ms = 5000;
     const char *dialect = NULL, *framing = NULL, *header = NULL, *cards_path = NULL;
+    const char *mac = NULL, *mak = NULL;
     char err[300];
     int ch;
     optind = 1;
@@ -70,6 +86,19 @@ int sim_scenario_main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'M':
+            mac = optarg;
+            break;
+        case 'K':
+            mak = optarg;
+            break;
+        case 'I':
+            if (strlen(optarg) != 32 || util_hex_decode(optarg, o.imk, sizeof(o.imk)) != 16) {
+                fprintf(stderr, "cardgate-sim scenario: --imk: expected 32 hex digits\n");
+                return 2;
+            }
+            o.have_imk = true;
+            break;
         case 'h':
             scen_usage(stdout);
             return 0;
@@ -78,13 +107,18 @@ int sim_scenario_main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc || !o.addr || !dialect) {
+    if (optind != argc || !o.addr || !dialect || (mac == NULL) != (mak == NULL)) {
         scen_usage(stderr);
         return 2;
     }
+    if ((mac != NULL || o.have_imk) && crypto_init(err, sizeof(err)) != 0) {
+        fprintf(stderr, "cardgate-sim scenario: %s\n", err);
+        return 1;
+    }
     struct sim_link link;
     if (sim_link_init(&link, dialect, framing, err, sizeof(err)) != 0 ||
-        (header && sim_link_set_header(&link, header, err, sizeof(err)) != 0)) {
+        (header && sim_link_set_header(&link, header, err, sizeof(err)) != 0) ||
+        (mac && sim_link_set_mac(&link, mac, mak, err, sizeof(err)) != 0)) {
         fprintf(stderr, "cardgate-sim scenario: %s\n", err);
         sim_link_free(&link);
         return 2;
@@ -98,6 +132,7 @@ int sim_scenario_main(int argc, char **argv)
     o.link = &link;
     o.cards = &cards;
     int rc = scenario_run(&o, stdout);
+    OPENSSL_cleanse(o.imk, sizeof(o.imk));
     sim_cards_free(&cards);
     sim_link_free(&link);
     return rc;

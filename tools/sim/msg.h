@@ -11,10 +11,20 @@
  * so here (the daemon must read the same place):
  *   CVV2   field 48, subelement "92": "92" + 2-digit length + value
  *          (Mastercard DE 48 SE 92 layout), e.g. "9203123".
+ *
+ * With a MAC key (sim_link_set_mac) every request carries its MAC in field
+ * 64 (or 128 beside a secondary bitmap) over the message up to the MAC
+ * field, as cardgated's daemon/linkmac.h computes it; answers are checked
+ * with sim_check_mac.  With a chip (sim_req.chip) a purchase carries field
+ * 55: the ARQC of a Visa CVN 18 card (ICC key from the IMK by option A,
+ * PSN 00) over its amount, currency, country 276, today's date and the
+ * chip's ATC, and the other tags cardgated's daemon/emvchk.h reads.
  */
 #ifndef CARDGATE_SIM_MSG_H
 #define CARDGATE_SIM_MSG_H
 
+#include "crypto/keystore.h"
+#include "daemon/linkmac.h"
 #include "iso8583/iso8583.h"
 #include "tools/sim/cards.h"
 
@@ -51,6 +61,14 @@ struct sim_orig {
  * One request.  The strings are copied into m->scratch by sim_build, so the
  * struct may be reused right after.
  */
+/* EMV chip data for a purchase (field 55). */
+struct sim_chip {
+    uint8_t imk[16]; /* the issuer's IMK-AC (test keys only) */
+    uint16_t atc;    /* the application transaction counter to send */
+    bool forge;      /* flip one bit of the ARQC (the issuer must decline 82) */
+    uint8_t arqc[8]; /* out: the cryptogram sent */
+};
+
 struct sim_req {
     enum sim_kind kind;
     const struct sim_card *card; /* NULL only for 0800 */
@@ -65,6 +83,7 @@ struct sim_req {
     const char *entry;           /* field 22; NULL: "051" (chip) */
     const char *cvv2;            /* NULL: the card's; "" sends none */
     const struct sim_orig *orig; /* reversals */
+    struct sim_chip *chip;       /* NULL, or field 55 with this chip's ARQC */
 };
 
 /* Fill xmit/ltime/ldate from a wall-clock time. */
@@ -77,6 +96,8 @@ struct sim_link {
     const struct iso_dialect *d;
     struct iso_framing fr;
     uint8_t hdr[16]; /* the header sent after the length (fr.hdr_len bytes) */
+    enum cg_mac mac; /* CG_MAC_NONE, or requests MAC'd and answers checked */
+    struct ks_key mak;
 };
 /*
  * Set up a link description: dialect by built-in name or file path, framing
@@ -93,6 +114,33 @@ void sim_link_free(struct sim_link *l);
  */
 int sim_link_set_header(struct sim_link *l, const char *header, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/*
+ * MAC every request and check every answer: alg "x919", "alg1" or "cmac",
+ * the key as hex (16 or 24 bytes TDES; AES for cmac), padding method 1.
+ * -1 with err (never the key).
+ */
+int sim_link_set_mac(struct sim_link *l, const char *alg, const char *hex, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/*
+ * The MAC of an answer msg[0..len) decoded into m: 0 when good or when the
+ * link has no MAC, -1 (missing or bad) with *why set.
+ */
+int sim_check_mac(const struct sim_link *l, const uint8_t *msg, size_t len, const struct iso_msg *m,
+                  const char **why);
+/*
+ * Field 55 for a purchase of amount (minor units) in currency (3 digits) by
+ * pan into out[0..cap): fills c->arqc.  Returns the length or -1.
+ */
+long sim_chip_f55(struct sim_chip *c, const char *pan, int64_t amount, const char *currency,
+                  uint8_t *out, size_t cap);
+/*
+ * Check tag 91 in an answer's field 55 (f55, len) against the ARPC the
+ * card computes for answer code rc (CVN 18 method 2: CSU 00800000 for
+ * 00/10, else 00000000).  0 when it verifies, -1 otherwise.
+ */
+int sim_chip_check_arpc(const struct sim_chip *c, const char *pan, const char *rc,
+                        const uint8_t *f55, size_t len);
 
 /* The request MTI of a kind ("0200"). */
 const char *sim_kind_mti(enum sim_kind k);

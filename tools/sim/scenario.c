@@ -7,12 +7,22 @@
 #include "crypto/pan.h"
 #include "tools/sim/net.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-enum step_op { OP_PLAIN, OP_DUPLICATE, OP_UNKNOWN_CARD, OP_WRONG_CVV2, OP_REVERSAL, OP_CARD };
+enum step_op {
+    OP_PLAIN,
+    OP_DUPLICATE,
+    OP_UNKNOWN_CARD,
+    OP_WRONG_CVV2,
+    OP_REVERSAL,
+    OP_CARD,
+    OP_CHIP,
+    OP_CHIP_FORGED
+};
 
 struct step {
     const char *name;
@@ -44,6 +54,8 @@ static const struct step steps[] = {
     {"insufficient", SIM_K_PURCHASE, OP_PLAIN, "insufficient|nsf|low_balance|funds", "51", 90000000,
      NULL, false, false},
     {"wrong_cvv2", SIM_K_PURCHASE, OP_WRONG_CVV2, OK_LABELS, "N7", 1000, NULL, false, false},
+    {"chip", SIM_K_PURCHASE, OP_CHIP, OK_LABELS, "00", 1000, NULL, false, false},
+    {"chip_forged", SIM_K_PURCHASE, OP_CHIP_FORGED, OK_LABELS, "82", 1000, NULL, false, false},
     {"reversal", SIM_K_REVERSAL, OP_REVERSAL, NULL, "00", 0, NULL, false, false},
 };
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
@@ -117,6 +129,8 @@ struct scen {
     char orig_38[7];
     const struct sim_card **used; /* cards the fixed steps took */
     size_t nused;
+    struct sim_chip chip; /* the chip steps' card: IMK, next ATC, last ARQC */
+    const char *mac_bad;  /* the last answer's MAC problem, NULL when good */
 };
 
 static bool card_used(const struct scen *sc, const struct sim_card *c)
@@ -205,6 +219,8 @@ static int exchange(struct scen *sc, const char *stan, const char *ans_mti, int6
         if (memcmp(sc->m.mti, ans_mti, 4) == 0 && v11 && v11->len == 6 &&
             memcmp(v11->p, stan, 6) == 0) {
             *lat = util_now_us() - t0;
+            const char *why;
+            sc->mac_bad = sim_check_mac(sc->o->link, msg, len, &sc->m, &why) != 0 ? why : NULL;
             return 1;
         }
     }
@@ -294,6 +310,11 @@ static int run_step(struct scen *sc, const struct step *st, size_t i,
         }
         if (st->op == OP_WRONG_CVV2)
             q.entry = "010"; /* keyed, card not present: where a CVV2 is checked */
+        if (st->op == OP_CHIP || st->op == OP_CHIP_FORGED) {
+            sc->chip.atc++;
+            sc->chip.forge = st->op == OP_CHIP_FORGED;
+            q.chip = &sc->chip;
+        }
         if (st->op == OP_WRONG_CVV2)
             q.cvv2 = cp->cvv2[0] == '0' && cp->cvv2[1] == '0' && cp->cvv2[2] == '0' ? "001" : "000";
     }
@@ -330,6 +351,18 @@ static int run_step(struct scen *sc, const struct step *st, size_t i,
         (!v37 || v37->len != 12 || memcmp(v37->p, q.rrn, 12) != 0)) {
         row->ok = false;
         snprintf(row->note, sizeof(row->note), "RRN not echoed");
+    }
+    if (sc->mac_bad != NULL && row->ok) {
+        row->ok = false;
+        snprintf(row->note, sizeof(row->note), "answer MAC: %.60s", sc->mac_bad);
+    }
+    if (row->ok && st->op == OP_CHIP) {
+        const struct iso_view *v55 = iso_get(&sc->m, 55);
+        if (sim_chip_check_arpc(&sc->chip, cp->pan, row->got, v55 ? v55->p : NULL,
+                                v55 ? v55->len : 0) != 0) {
+            row->ok = false;
+            snprintf(row->note, sizeof(row->note), "no tag 91 or its ARPC does not verify");
+        }
     }
     if (row->ok && st->want54 && !has54) {
         row->ok = false;
@@ -432,6 +465,9 @@ int scenario_run(const struct scen_opts *o, FILE *out)
     sc->first_json = true;
     /* STANs differ between runs so a rerun is not a duplicate transmission */
     sc->stan = (uint32_t)(time(NULL) % 900000) + 1000;
+    /* the ATC rises between runs too (a repeated ATC is a replay to the issuer) */
+    sc->chip.atc = (uint16_t)(time(NULL) % 60000 + 1000);
+    memcpy(sc->chip.imk, o->imk, sizeof(sc->chip.imk));
     char err[240];
     sc->fd = sim_connect(o->addr, o->timeout_ms, err, sizeof(err));
     if (sc->fd < 0) {
@@ -449,7 +485,9 @@ int scenario_run(const struct scen_opts *o, FILE *out)
     size_t n = 0;
     bool gone = false;
     for (size_t i = 0; i < NSTEPS; i++, n++)
-        if (gone)
+        if ((steps[i].op == OP_CHIP || steps[i].op == OP_CHIP_FORGED) && !o->have_imk)
+            n--; /* the chip steps exist with an IMK only */
+        else if (gone)
             row_not_run(&rows[n], steps[i].name, expected_code(o, &steps[i]));
         else if (run_step(sc, &steps[i], n, NULL, &rows[n]) < 0)
             gone = true;
@@ -472,6 +510,7 @@ int scenario_run(const struct scen_opts *o, FILE *out)
         failed += !rows[i].ok && !rows[i].skipped;
     }
     print_summary(sc, rows, n, failed, skipped);
+    OPENSSL_cleanse(&sc->chip, sizeof(sc->chip));
     close(sc->fd);
     free(sc->rx);
     free(sc->used);

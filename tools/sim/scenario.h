@@ -16,8 +16,14 @@
  *   blocked_mcc   card labelled mcc, its "mcc" or 7995          -> 57
  *   insufficient  card labelled insufficient/nsf/low_balance, its "amount" or 900,000.00 -> 51
  *   wrong_cvv2    the ok card with a wrong CVV2                 -> N7
+ *   chip          0200 on the ok card with field 55: a valid ARQC (--imk) -> 00,
+ *                 and tag 91 in the answer must verify (the card's ARPC check)
+ *   chip_forged   the same with one bit of the ARQC flipped     -> 82
  *   reversal      0400 of the purchase, field 90 from it        -> 00
- * Any expected code can be overridden (--expect STEP=CODE).
+ * Any expected code can be overridden (--expect STEP=CODE).  The chip
+ * steps run only with an IMK (--imk).  With a MAC key on the link every
+ * request is MAC'd and an answer whose MAC is missing or wrong is a
+ * mismatch.
  */
 #ifndef CARDGATE_SIM_SCENARIO_H
 #define CARDGATE_SIM_SCENARIO_H
@@ -36,6 +42,8 @@ struct scen_opts {
     const struct sim_cards *cards;
     bool json;
     int timeout_ms;
+    bool have_imk;
+    uint8_t imk[16]; /* --imk: the issuer's IMK-AC for the chip steps */
     int noverrides;
     struct {
         char step[24];

@@ -1,0 +1,40 @@
+/*
+ * e2etest.h - helpers the end-to-end tests against a real cardgated and
+ * PostgreSQL share (test_e2e_crypto, test_e2e_macemv):
+ *
+ *   e2e_ctl("key generate --name pan --type pan-hash", NULL, 0);
+ *   c = e2e_card(&cards, "approved");
+ *   e2e_no_clear_text(&d, pg.conninfo, secrets, nsecrets);
+ */
+#ifndef CARDGATE_TESTS_LIB_E2ETEST_H
+#define CARDGATE_TESTS_LIB_E2ETEST_H
+
+#include "tests/lib/cgdtest.h"
+#include "tools/sim/cards.h"
+
+#include <stddef.h>
+
+/* Run cardgatectl ARGS (shell words); its first output line into out (may be NULL). */
+int e2e_ctl(const char *args, char *out, size_t cap);
+
+/* The first card whose label contains want; fails the test when there is none. */
+const struct sim_card *e2e_card(const struct sim_cards *cards, const char *want);
+
+/* A text that must never appear in clear, and what to call it in a failure. */
+struct e2e_secret {
+    const char *text;
+    const char *what; /* "a test PAN", "the CVK" ... (the text itself is never printed) */
+};
+
+/* Fail the test when any secret occurs in hay (where: "the daemon log" ...). */
+void e2e_absent(const char *hay, const char *where, const struct e2e_secret *s, size_t n);
+
+/*
+ * Search d's log, its audit log (cardgatectl audit dump --json of d->dir/audit)
+ * and every table (pg_dump --data-only of conninfo) for the secrets, the
+ * cards' PANs and the master key file's hex (master: its path, or NULL).
+ */
+void e2e_no_clear_text(const struct cgd *d, const char *conninfo, const struct sim_cards *cards,
+                       const char *master, const struct e2e_secret *s, size_t n);
+
+#endif
