@@ -955,9 +955,25 @@ static void late_outcome(struct pipeline *pl, struct pl_req *r, const struct dbp
     X(channel)
 
 /*
+ * The card checks made here, in the daemon, must not have failed: a wrong
+ * CVV/CVV2/iCVV or a bad ARQC is never approved in stand-in.  A PIN needs
+ * the card's PVV/offset and try counter, which only the database has: a
+ * request with a PIN block is not approved in stand-in either.
+ */
+static bool standin_checks_allow(const struct pl_req *r)
+{
+    const char *const ok[] = {r->cr.cvv, r->cr.cvv2, r->cr.arqc};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (ok[i] != NULL && strcmp(ok[i], "ok") != 0 && strcmp(ok[i], "absent") != 0)
+            return false;
+    return r->cr.pin == NULL || strcmp(r->cr.pin, "absent") == 0;
+}
+
+/*
  * Approve r in stand-in when the configuration, the request and the card's
  * remaining stand-in amount allow it: a plain purchase (0100/0200,
- * processing code 00), the card in the limit cache.  The approval is
+ * processing code 00), its card checks not failed (standin_checks_allow),
+ * the card in the limit cache.  The approval is
  * journaled (written now, synced in flush_cb before any answer goes out)
  * and answered 00 with an approval code S + 5 digits, rule
  * standin.approved.  False: answer with the stand-in code.
@@ -973,6 +989,8 @@ static bool standin_try_approve(struct pipeline *pl, struct pl_req *r, const cha
         strncmp(r->proc, "00", 2) != 0 ||
         (memcmp(r->mti, "0100", 4) != 0 && memcmp(r->mti, "0200", 4) != 0) ||
         r->pan_hash[0] == '\0')
+        return false;
+    if (!standin_checks_allow(r))
         return false;
     int64_t amount = r->bill_amount >= 0 ? r->bill_amount : r->txn_amount;
     if (amount <= 0 || standin_cache_take(pl->sc, r->pan_hash, amount) != 0)
