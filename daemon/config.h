@@ -60,6 +60,10 @@ struct cg_listener_conf {
     enum cg_tls_verify tls_verify;
     struct cg_allow allow[CG_MAX_ALLOW];
     unsigned nallow; /* 0: any address */
+    /* PIN and key exchange: key-store names ("" none) and their lines, for messages */
+    char zpk[KS_NAME_CFG]; /* the link's zone PIN key (field 52) */
+    char zmk[KS_NAME_CFG]; /* its zone master key (0800 key change of the ZPK) */
+    unsigned zpk_line, zmk_line;
 };
 
 struct cg_config {
@@ -100,6 +104,11 @@ struct cg_config {
     char pan_key_file[4096];    /* PAN-hash key as 64 hex digits, when no key store */
     char keys_cvk[KS_NAME_CFG]; /* the issuer's CVK (CVV2 checks); "" none */
     int cvv_position;           /* CVV/iCVV offset in track-2 discretionary data; -1 none */
+    char keys_pvk[KS_NAME_CFG]; /* PIN verification key (PVV, IBM 3624); "" none */
+    unsigned keys_pvk_line;
+    unsigned pvki;       /* PVV key index 0..9, default 1 */
+    char pin_dectab[17]; /* IBM 3624 decimalization table, 16 digits */
+    unsigned keys_line;  /* of the [keys] header (0: no section) */
 
     /* [daemon] requests: request slots preallocated by the pipeline */
     unsigned max_requests;

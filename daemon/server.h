@@ -65,6 +65,17 @@ struct server_hooks {
     server_drain_fn drain;     /* may be NULL */
     server_event_fn event;     /* may be NULL */
     bool (*db_up)(void *arg);  /* NULL: no database to wait for before READY=1 */
+    /*
+     * 0800 key change (field 70 101/161) on l: the 0810 response code.
+     * NULL: answered 12 (not supported).
+     */
+    const char *(*key_change)(void *arg, struct link *l, const struct link_frame *f);
+    /*
+     * A reload's new configuration, before anything is swapped: return -1
+     * (reason logged) to refuse it, e.g. a key name the key store lacks.
+     * NULL: no check.
+     */
+    int (*reload_check)(void *arg, const struct cg_config *nc);
     void *arg;
 };
 
