@@ -297,6 +297,27 @@ static void key_change_48(const char *newhex, const char *kcv, char out[120])
     OPENSSL_cleanse(k, sizeof(k));
 }
 
+/*
+ * The daemon's configuration into path with these key names for listener
+ * main's zpk and [keys] pvk (the ZPK's line is 8, the PVK's 16).
+ */
+static int write_conf(const char *path, const char *zpk, const char *pvk)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f,
+            "[daemon]\nmax_requests = 64\n"
+            "[database]\npool_size = 1\n"
+            "[listener main]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
+            "zpk = %s\nzmk = zmk1\n"
+            "[listener nopin]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
+            "[keys]\nfile = %s\nmaster_key_file = %s\npvk = %s\n"
+            "[audit]\ndir = %s/audit\nfsync = none\n",
+            d.port[0], zpk, d.port[1], store, master, pvk, d.dir);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 static void test_pin_ok(void **state)
 {
     (void)state;
@@ -431,6 +452,36 @@ static void test_key_change(void **state)
     assert_non_null(strstr(out, "zpk1"));
 }
 
+/* Key names the store lacks (or of the wrong type): refused by -t and on SIGHUP. */
+static void test_key_names_checked(void **state)
+{
+    (void)state;
+    static char out[8192], err[8192];
+    char path[400], args[600];
+
+    snprintf(path, sizeof(path), "%s/check.conf", d.dir);
+    snprintf(args, sizeof(args), "-t -c %s", path);
+    assert_int_equal(write_conf(path, "zpk1", "pvk1"), 0);
+    assert_int_equal(runprog("cardgated", args, out, sizeof(out), err, sizeof(err)), 0);
+    assert_int_equal(write_conf(path, "nosuchkey", "pvk1"), 0);
+    assert_int_equal(runprog("cardgated", args, out, sizeof(out), err, sizeof(err)), 2);
+    assert_non_null(strstr(err, "check.conf:8: key 'zpk': "));
+    assert_int_equal(write_conf(path, "zpk1", "zmk1"), 0); /* a zmk is not a pvk */
+    assert_int_equal(runprog("cardgated", args, out, sizeof(out), err, sizeof(err)), 2);
+    assert_non_null(strstr(err, "check.conf:16: key 'pvk': "));
+
+    /* SIGHUP with the unknown name: refused, the old configuration and keys serve */
+    int before = cgd_log_count(&d, "reload refused");
+    assert_int_equal(write_conf(d.conf, "nosuchkey", "pvk1"), 0);
+    assert_int_equal(kill(d.pid, SIGHUP), 0);
+    for (int i = 0; i < 50 && cgd_log_count(&d, "reload refused") == before; i++)
+        usleep(100 * 1000);
+    assert_true(cgd_log_count(&d, "reload refused") > before);
+    assert_true(cgd_log_count(&d, "key 'zpk': ") > 0);
+    pin_purchase(&c_kx, PIN_ISO0, ZPK2HEX, PIN_OK, "00");
+    assert_int_equal(write_conf(d.conf, "zpk1", "pvk1"), 0);
+}
+
 /* needle must not occur in hay (named what for the message, never printed). */
 static void absent(const char *hay, size_t len, const char *needle, const char *where,
                    const char *what)
@@ -534,15 +585,7 @@ static int group_setup(void **state)
     for (size_t i = 0; i < UTIL_NELEM(all); i++)
         if (issue(all[i], PIN_OK) != 0)
             return -1;
-    if (cgd_write_conf(&d,
-                       "[daemon]\nmax_requests = 64\n"
-                       "[database]\npool_size = 1\n"
-                       "[listener main]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
-                       "zpk = zpk1\nzmk = zmk1\n"
-                       "[listener nopin]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
-                       "[keys]\nfile = %s\nmaster_key_file = %s\npvk = pvk1\n"
-                       "[audit]\ndir = %s/audit\nfsync = none\n",
-                       d.port[0], d.port[1], store, master, d.dir) != 0)
+    if (write_conf(d.conf, "zpk1", "pvk1") != 0)
         return -1;
     if (cgd_start(&d, NULL) != 0)
         return -1;
@@ -567,7 +610,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pin_ok),          cmocka_unit_test(test_pin_offset),
         cmocka_unit_test(test_pin_wrong_tries), cmocka_unit_test(test_pin_malformed),
-        cmocka_unit_test(test_key_change),      cmocka_unit_test(test_no_clear_text),
+        cmocka_unit_test(test_key_change),      cmocka_unit_test(test_key_names_checked),
+        cmocka_unit_test(test_no_clear_text),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
