@@ -58,6 +58,8 @@
 #define PIN_OK    "739184265031"
 #define PIN_WRONG "193784265032"
 #define PIN_OTHER "581937264510"
+/* what cardgate-sim's wrong_pin step sends for PIN_OK: its first digit + 1 */
+#define PIN_SIM_WRONG "839184265031"
 
 static struct pgtest pg;
 static PGconn *conn;
@@ -69,7 +71,7 @@ static unsigned stan_seq = 700;
 struct card {
     char pan[20], expiry[5], id[24];
 };
-static struct card c_ok, c_off, c_tries, c_reset, c_mal, c_kx;
+static struct card c_ok, c_off, c_tries, c_reset, c_mal, c_kx, c_sim;
 
 /* what was sent, for the clear-text search at the end */
 static char sent_blocks[64][17];
@@ -98,7 +100,10 @@ static void xor_hex(const char *a, const char *b, char out[33])
     assert_int_equal(util_hex_decode(a, x, 16), 16);
     assert_int_equal(util_hex_decode(b, y, 16), 16);
     for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02X", x[i] ^ y[i]);
+        x[i] ^= y[i];
+    crypto_des_parity(x, 16); /* as key import stores it */
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02X", x[i]);
 }
 
 static int import_key(const char *name, const char *type, const char *c1, const char *c2)
@@ -452,6 +457,41 @@ static void test_key_change(void **state)
     assert_non_null(strstr(out, "zpk1"));
 }
 
+/* cardgate-sim scenario --zpk: its pin step is approved, wrong_pin declined 55. */
+static void test_sim_pin_steps(void **state)
+{
+    (void)state;
+    static char out[1 << 20], err[8192];
+    char path[400], args[1200];
+
+    snprintf(path, sizeof(path), "%s/simcards.json", d.dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "[{\"pan\":\"%s\",\"expiry\":\"%s\",\"label\":\"ok\",\"pin\":\"%s\"}]\n", c_sim.pan,
+            c_sim.expiry, PIN_OK);
+    assert_int_equal(fclose(f), 0);
+    /* no CVK here: the wrong CVV2 is not checked */
+    snprintf(args, sizeof(args),
+             "scenario --addr 127.0.0.1:%u --dialect ascii87 --cards %s --zpk %s"
+             " --expect wrong_cvv2=00",
+             d.port[0], path, ZPK2HEX);
+    int rc = runprog("cardgate-sim", args, out, sizeof(out), err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "%s%s\n", out, err);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "pin "));
+    assert_non_null(strstr(out, "wrong_pin"));
+    assert_int_equal(pin_tries(&c_sim), 1); /* the wrong one counted */
+    assert_null(strstr(out, c_sim.pan));
+    /* without --zpk there are no PIN steps */
+    snprintf(args, sizeof(args),
+             "scenario --addr 127.0.0.1:%u --dialect ascii87 --cards %s --expect wrong_cvv2=00",
+             d.port[0], path);
+    assert_int_equal(runprog("cardgate-sim", args, out, sizeof(out), err, sizeof(err)), 0);
+    assert_null(strstr(out, "wrong_pin"));
+    unlink(path);
+}
+
 /* Key names the store lacks (or of the wrong type): refused by -t and on SIGHUP. */
 static void test_key_names_checked(void **state)
 {
@@ -493,7 +533,7 @@ static void absent(const char *hay, size_t len, const char *needle, const char *
 static void search_all(const char *hay, size_t len, const char *where)
 {
     static const char *const keys[] = {PVK_C1, PVK_C2, ZPK_C1, ZPK_C2, ZMK_C1, ZMK_C2, ZPK2HEX};
-    const struct card *cards[] = {&c_ok, &c_off, &c_tries, &c_reset, &c_mal, &c_kx};
+    const struct card *cards[] = {&c_ok, &c_off, &c_tries, &c_reset, &c_mal, &c_kx, &c_sim};
     char mk[80] = "";
     size_t ml;
     char *m = util_read_file(master, 4096, &ml);
@@ -506,6 +546,7 @@ static void search_all(const char *hay, size_t len, const char *where)
     absent(hay, len, PIN_OK, where, "a PIN");
     absent(hay, len, PIN_WRONG, where, "a PIN");
     absent(hay, len, PIN_OTHER, where, "a PIN");
+    absent(hay, len, PIN_SIM_WRONG, where, "a PIN");
     for (unsigned i = 0; i < nblocks; i++) {
         char lower[17];
         absent(hay, len, sent_blocks[i], where, "a PIN block");
@@ -581,7 +622,7 @@ static int group_setup(void **state)
     snprintf(args, sizeof(args), "demo seed --out %s/cards.json", d.dir);
     if (ctl(args, NULL, 0) != 0)
         return -1;
-    struct card *all[] = {&c_ok, &c_off, &c_tries, &c_reset, &c_mal, &c_kx};
+    struct card *all[] = {&c_ok, &c_off, &c_tries, &c_reset, &c_mal, &c_kx, &c_sim};
     for (size_t i = 0; i < UTIL_NELEM(all); i++)
         if (issue(all[i], PIN_OK) != 0)
             return -1;
@@ -608,9 +649,13 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pin_ok),          cmocka_unit_test(test_pin_offset),
-        cmocka_unit_test(test_pin_wrong_tries), cmocka_unit_test(test_pin_malformed),
-        cmocka_unit_test(test_key_change),      cmocka_unit_test(test_key_names_checked),
+        cmocka_unit_test(test_pin_ok),
+        cmocka_unit_test(test_pin_offset),
+        cmocka_unit_test(test_pin_wrong_tries),
+        cmocka_unit_test(test_pin_malformed),
+        cmocka_unit_test(test_key_change),
+        cmocka_unit_test(test_sim_pin_steps),
+        cmocka_unit_test(test_key_names_checked),
         cmocka_unit_test(test_no_clear_text),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -184,14 +184,25 @@ int ctl_card_issue(PGconn *c, const uint8_t key[CTL_PAN_KEY_BYTES],
         }
         struct pinchk_cand pc;
         memset(&pc, 0, sizeof(pc));
-        if (spec->pin != NULL && pinchk_from_pin(spec->pvk, spec->pvk_len, spec->pvki, spec->dectab,
-                                                 out->pan, spec->pin, &pc) != 0) {
+        out->pin[0] = '\0';
+        if (spec->pvk != NULL) {
+            if (spec->pin != NULL) {
+                snprintf(out->pin, sizeof(out->pin), "%s", spec->pin);
+            } else if (random_digits(out->pin, 4) != 0) {
+                fprintf(stderr, "cardgatectl card issue: no randomness\n");
+                return -1;
+            } else {
+                out->pin[4] = '\0';
+            }
+        }
+        if (out->pin[0] != '\0' && pinchk_from_pin(spec->pvk, spec->pvk_len, spec->pvki,
+                                                   spec->dectab, out->pan, out->pin, &pc) != 0) {
             fprintf(stderr, "cardgatectl card issue: cannot compute the PVV and offset of --pin "
                             "(4..12 digits) under the PVK\n");
             return -1;
         }
-        const char *pvv = spec->pin != NULL ? pc.pvv : spec->pvv;
-        const char *offset = spec->pin != NULL ? pc.offset : spec->pin_offset;
+        const char *pvv = out->pin[0] != '\0' ? pc.pvv : spec->pvv;
+        const char *offset = out->pin[0] != '\0' ? pc.offset : spec->pin_offset;
         if (pan_hash_hex(key, CTL_PAN_KEY_BYTES, out->pan, panlen, hash) != 0) {
             fprintf(stderr, "cardgatectl card issue: cannot hash the PAN\n");
             return -1;

@@ -44,7 +44,7 @@ struct ctl_card_spec {
     const uint8_t *cvk; /* CVV2 = CVV with service code 000 under it; NULL: random */
     size_t cvk_len;
     /* PIN reference: the PVV/offset of pin under pvk (pinchk_from_pin), or given */
-    const char *pin;    /* NULL: none */
+    const char *pin;    /* NULL: none, or a random 4-digit one when pvk is set */
     const uint8_t *pvk; /* with pin */
     size_t pvk_len;
     unsigned pvki;                /* 0..9 */
@@ -57,6 +57,7 @@ struct ctl_issued_card {
     char pan[PAN_MAX_LEN + 1];
     char expiry[5]; /* YYMM */
     char cvv2[4];
+    char pin[13]; /* the PIN whose PVV/offset were stored ("" none) */
 };
 
 /*

@@ -1,10 +1,13 @@
 /*
  * cmd_scenario.c - `cardgate-sim scenario`: options, cards, run.
  */
+#include "common/util.h"
+#include "crypto/cipher.h"
 #include "tools/sim/scenario.h"
 #include "tools/sim/sim.h"
 
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,22 +18,31 @@ static void scen_usage(FILE *fp)
         fp,
         "usage: cardgate-sim scenario --addr HOST:PORT --dialect NAME\n"
         "         [--framing len2|len4ascii|len2bcd] [--header none|tpdu] [--cards FILE] [--json]\n"
-        "         [--timeout SECONDS] [--expect STEP=CODE]...\n"
+        "         [--timeout SECONDS] [--expect STEP=CODE]... [--zpk HEX]\n"
         "  steps: signon echo purchase duplicate balance unknown_card expired frozen\n"
-        "         over_limit blocked_mcc insufficient wrong_cvv2 reversal\n"
+        "         over_limit blocked_mcc insufficient wrong_cvv2 pin wrong_pin reversal\n"
+        "  --zpk: the link's TDES zone PIN key (test keys only): the pin steps send the\n"
+        "         ok card's \"pin\" as a format 0 block (field 52)\n"
         "  exit 0 when every answer matched the expected code, 1 otherwise\n");
 }
 
 int sim_scenario_main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"addr", required_argument, NULL, 'a'},    {"dialect", required_argument, NULL, 'd'},
-        {"framing", required_argument, NULL, 'f'}, {"header", required_argument, NULL, 'T'},
-        {"cards", required_argument, NULL, 'c'},   {"json", no_argument, NULL, 'j'},
-        {"timeout", required_argument, NULL, 't'}, {"expect", required_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"addr", required_argument, NULL, 'a'},
+        {"dialect", required_argument, NULL, 'd'},
+        {"framing", required_argument, NULL, 'f'},
+        {"header", required_argument, NULL, 'T'},
+        {"cards", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'},
+        {"expect", required_argument, NULL, 'e'},
+        {"zpk", required_argument, NULL, 'z'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct scen_opts o;
+    static uint8_t zpk[24];
     memset(&o, 0, sizeof(o));
     o.timeout_ms = 5000;
     const char *dialect = NULL, *framing = NULL, *header = NULL, *cards_path = NULL;
@@ -70,6 +82,21 @@ int sim_scenario_main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'z': {
+            long n =
+                strlen(optarg) <= 2 * sizeof(zpk) ? util_hex_decode(optarg, zpk, sizeof(zpk)) : -1;
+            if (n != 16 && n != 24) {
+                fprintf(stderr, "cardgate-sim scenario: --zpk: expected 32 or 48 hex digits\n");
+                return 2;
+            }
+            if (crypto_init(err, sizeof(err)) != 0) {
+                fprintf(stderr, "cardgate-sim scenario: %s\n", err);
+                return 2;
+            }
+            o.zpk = zpk;
+            o.zpk_len = (size_t)n;
+            break;
+        }
         case 'h':
             scen_usage(stdout);
             return 0;
@@ -98,6 +125,7 @@ int sim_scenario_main(int argc, char **argv)
     o.link = &link;
     o.cards = &cards;
     int rc = scenario_run(&o, stdout);
+    OPENSSL_cleanse(zpk, sizeof(zpk));
     sim_cards_free(&cards);
     sim_link_free(&link);
     return rc;

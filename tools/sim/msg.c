@@ -159,6 +159,8 @@ int sim_build(const struct sim_link *l, const struct sim_req *r, struct iso_msg 
             snprintf(buf, sizeof(buf), "92%02zu%s", strlen(cvv2), cvv2);
             put(m, 48, buf, &bad);
         }
+        if (r->pinblock != NULL && iso_set_copy(m, 52, r->pinblock, r->pinblock_len) != 0)
+            bad = 52;
         if (r->kind == SIM_K_ADVICE) {
             put(m, 38, "SIM001", &bad);
             put(m, 39, "00", &bad);

@@ -11,6 +11,7 @@
  * so here (the daemon must read the same place):
  *   CVV2   field 48, subelement "92": "92" + 2-digit length + value
  *          (Mastercard DE 48 SE 92 layout), e.g. "9203123".
+ *   PIN    field 52: an ISO 9564 format 0 block under the ZPK (--zpk).
  */
 #ifndef CARDGATE_SIM_MSG_H
 #define CARDGATE_SIM_MSG_H
@@ -64,6 +65,8 @@ struct sim_req {
     const char *currency;        /* field 49; NULL: the card's or "978" (EUR) */
     const char *entry;           /* field 22; NULL: "051" (chip) */
     const char *cvv2;            /* NULL: the card's; "" sends none */
+    const uint8_t *pinblock;     /* field 52 (8 or 16 bytes); NULL: none */
+    size_t pinblock_len;
     const struct sim_orig *orig; /* reversals */
 };
 

@@ -16,6 +16,8 @@
  *   blocked_mcc   card labelled mcc, its "mcc" or 7995          -> 57
  *   insufficient  card labelled insufficient/nsf/low_balance, its "amount" or 900,000.00 -> 51
  *   wrong_cvv2    the ok card with a wrong CVV2                 -> N7
+ *   pin           the ok card with its "pin" (field 52, format 0 under --zpk) -> 00
+ *   wrong_pin     the same with another PIN (first digit changed) -> 55
  *   reversal      0400 of the purchase, field 90 from it        -> 00
  * Any expected code can be overridden (--expect STEP=CODE).
  */
@@ -36,6 +38,8 @@ struct scen_opts {
     const struct sim_cards *cards;
     bool json;
     int timeout_ms;
+    const uint8_t *zpk; /* --zpk: TDES key for PIN blocks; NULL: pin steps skipped */
+    size_t zpk_len;
     int noverrides;
     struct {
         char step[24];
