@@ -21,8 +21,8 @@
 #include <cmocka.h>
 
 #include "common/util.h"
-#include "tests/lib/capture.h"
 #include "tests/lib/cgdtest.h"
+#include "tests/lib/cleartext.h"
 #include "tests/lib/pgtest.h"
 #include "tests/lib/runprog.h"
 #include "tools/sim/cards.h"
@@ -60,18 +60,7 @@ static const struct sim_card *card(const char *want)
 /* Run cardgatectl ARGS; its first output line into out (may be NULL). */
 static int ctl(const char *args, char *out, size_t cap)
 {
-    static char o[1 << 16], e[4096];
-    int rc = runprog("cardgatectl", args, o, sizeof(o), e, sizeof(e));
-    if (rc != 0)
-        fprintf(stderr, "cardgatectl %s: %s%s\n", args, o, e);
-    if (out != NULL) {
-        size_t n = strcspn(o, "\n");
-        if (n >= cap)
-            n = cap - 1;
-        memcpy(out, o, n);
-        out[n] = '\0';
-    }
-    return rc;
+    return runprog_line("cardgatectl", args, out, cap);
 }
 
 /* The CVV2 of card c under the CVK (service code 000) into out[4]. */
@@ -278,58 +267,26 @@ static void test_reload(void **state)
     close(fd);
 }
 
-/* needle must not occur in hay (named what for the message, never printed). */
-static void absent(const char *hay, const char *needle, const char *where, const char *what)
+static void search_all(const char *hay, size_t len, const char *where, void *arg)
 {
-    if (strstr(hay, needle) != NULL)
-        fail_msg("%s found in clear in %s", what, where);
-}
-
-static void search_all(const char *hay, const char *where)
-{
-    char mk[80] = "";
-    size_t len;
-    char *m = util_read_file(master, 4096, &len);
-    if (m != NULL) {
-        snprintf(mk, sizeof(mk), "%.64s", m);
-        free(m);
-    }
+    (void)arg;
     for (size_t i = 0; i < cards.n; i++)
-        absent(hay, cards.v[i].pan, where, "a test PAN");
+        cleartext_absent(hay, len, cards.v[i].pan, where, "a test PAN");
     for (unsigned i = 0; i < nsent48; i++)
-        absent(hay, sent48[i], where, "a CVV2 subelement");
-    absent(hay, CVK_HEX, where, "the CVK");
-    absent(hay, CVK_C1, where, "a CVK component");
-    absent(hay, CVK_C2, where, "a CVK component");
-    if (mk[0] != '\0')
-        absent(hay, mk, where, "the master key");
+        cleartext_absent(hay, len, sent48[i], where, "a CVV2 subelement");
+    cleartext_absent(hay, len, CVK_HEX, where, "the CVK");
+    cleartext_absent(hay, len, CVK_C1, where, "a CVK component");
+    cleartext_absent(hay, len, CVK_C2, where, "a CVK component");
 }
 
 static void test_no_clear_text(void **state)
 {
     (void)state;
-    static char out[4 << 20];
-    char args[600], cmd[1200];
-    size_t len;
+    char audit[400];
 
     assert_true(nsent48 >= 4);
-    /* daemon log */
-    char *log = util_read_file(d.log, 64 << 20, &len);
-    assert_non_null(log);
-    search_all(log, "the daemon log");
-    free(log);
-    /* audit log */
-    snprintf(args, sizeof(args), "audit dump --dir %s/audit --json", d.dir);
-    static char err[4096];
-    assert_int_equal(runprog("cardgatectl", args, out, sizeof(out), err, sizeof(err)), 0);
-    assert_true(strlen(out) > 100);
-    search_all(out, "the audit log");
-    /* every table */
-    snprintf(cmd, sizeof(cmd), "/usr/lib/postgresql/15/bin/pg_dump --data-only -d '%s' 2>&1",
-             pg.conninfo);
-    assert_int_equal(test_capture(cmd, out, sizeof(out)), 0);
-    assert_non_null(strstr(out, "COPY "));
-    search_all(out, "the database (pg_dump)");
+    snprintf(audit, sizeof(audit), "%s/audit", d.dir);
+    cleartext_check(d.log, audit, pg.conninfo, master, search_all, NULL);
 }
 
 static int group_setup(void **state)

@@ -33,8 +33,8 @@
 #include "crypto/cipher.h"
 #include "crypto/keyblock.h"
 #include "crypto/pin.h"
-#include "tests/lib/capture.h"
 #include "tests/lib/cgdtest.h"
+#include "tests/lib/cleartext.h"
 #include "tests/lib/pgtest.h"
 #include "tests/lib/runprog.h"
 
@@ -80,18 +80,7 @@ static unsigned nblocks;
 /* Run cardgatectl ARGS; its first output line into out (may be NULL). */
 static int ctl(const char *args, char *out, size_t cap)
 {
-    static char o[1 << 16], e[4096];
-    int rc = runprog("cardgatectl", args, o, sizeof(o), e, sizeof(e));
-    if (rc != 0)
-        fprintf(stderr, "cardgatectl %s: %s%s\n", args, o, e);
-    if (out != NULL) {
-        size_t n = strcspn(o, "\n");
-        if (n >= cap)
-            n = cap - 1;
-        memcpy(out, o, n);
-        out[n] = '\0';
-    }
-    return rc;
+    return runprog_line("cardgatectl", args, out, cap);
 }
 
 static void xor_hex(const char *a, const char *b, char out[33])
@@ -159,6 +148,24 @@ static void block_hex(enum pin_format f, const char *keyhex, const char *pin, co
     OPENSSL_cleanse(key, sizeof(key));
 }
 
+/* mti with the "N=value" pairs kv to port on a new link; the answer into buf, its length. */
+static long exchange(unsigned port, const char *mti, const char *const *kv, uint8_t *buf,
+                     size_t cap)
+{
+    int fd = cgd_connect(port);
+    assert_true(fd >= 0);
+    long len = cgd_buildv(buf, cap, mti, kv);
+    assert_true(len > 0);
+    assert_int_equal(cgd_send_frame(fd, buf, (size_t)len), 0);
+    len = cgd_recv_frame(fd, buf, cap);
+    close(fd);
+    if (len <= 0) {
+        cgd_dump_log(&d);
+        fail_msg("no answer to the %s", mti);
+    }
+    return len;
+}
+
 /* An 0100 purchase (chip) on port with PIN block hex (NULL: none); field 39 into rc. */
 static void purchase_on(unsigned port, const struct card *c, const char *blkhex, char rc[4])
 {
@@ -166,8 +173,6 @@ static void purchase_on(unsigned port, const struct card *c, const char *blkhex,
     const char *kv[24];
     size_t n = 0;
     uint8_t buf[1024];
-    int fd = cgd_connect(port);
-    assert_true(fd >= 0);
 
     stan_seq++;
     snprintf(f2, sizeof(f2), "2=%s", c->pan);
@@ -196,18 +201,10 @@ static void purchase_on(unsigned port, const struct card *c, const char *blkhex,
         kv[n++] = f52;
     }
     kv[n] = NULL;
-    long len = cgd_buildv(buf, sizeof(buf), "0100", kv);
-    assert_true(len > 0);
-    assert_int_equal(cgd_send_frame(fd, buf, (size_t)len), 0);
-    len = cgd_recv_frame(fd, buf, sizeof(buf));
-    if (len <= 0) {
-        cgd_dump_log(&d);
-        fail_msg("no answer");
-    }
+    long len = exchange(port, "0100", kv, buf, sizeof(buf));
     assert_int_equal(cgd_field(buf, (size_t)len, 39, rc, 4), 0);
     assert_int_equal(cgd_field(buf, (size_t)len, 11, stan, sizeof(stan)), 0);
     assert_int_equal(strtoul(stan, NULL, 10), stan_seq);
-    close(fd);
 }
 
 static void purchase(const struct card *c, const char *blkhex, char rc[4])
@@ -257,8 +254,6 @@ static void netmgmt(unsigned port, const char *code, const char *f48, char rc[4]
     const char *kv[8];
     size_t n = 0;
     uint8_t buf[1024];
-    int fd = cgd_connect(port);
-    assert_true(fd >= 0);
 
     stan_seq++;
     kv[n++] = "7=1122101010";
@@ -271,18 +266,10 @@ static void netmgmt(unsigned port, const char *code, const char *f48, char rc[4]
         kv[n++] = f48kv;
     }
     kv[n] = NULL;
-    long len = cgd_buildv(buf, sizeof(buf), "0800", kv);
-    assert_true(len > 0);
-    assert_int_equal(cgd_send_frame(fd, buf, (size_t)len), 0);
-    len = cgd_recv_frame(fd, buf, sizeof(buf));
-    if (len <= 0) {
-        cgd_dump_log(&d);
-        fail_msg("no answer to the 0800");
-    }
+    long len = exchange(port, "0800", kv, buf, sizeof(buf));
     assert_int_equal(cgd_field(buf, (size_t)len, 0, mti, sizeof(mti)), 0);
     assert_string_equal(mti, "0810");
     assert_int_equal(cgd_field(buf, (size_t)len, 39, rc, 4), 0);
-    close(fd);
 }
 
 /* Field 48 of a key change: newhex under the ZMK (TDES-ECB), KCV kcv (NULL: the right one). */
@@ -522,74 +509,42 @@ static void test_key_names_checked(void **state)
     assert_int_equal(write_conf(d.conf, "zpk1", "pvk1"), 0);
 }
 
-/* needle must not occur in hay (named what for the message, never printed). */
-static void absent(const char *hay, size_t len, const char *needle, const char *where,
-                   const char *what)
-{
-    if (memmem(hay, len, needle, strlen(needle)) != NULL)
-        fail_msg("%s found in clear in %s", what, where);
-}
-
-static void search_all(const char *hay, size_t len, const char *where)
+static void search_all(const char *hay, size_t len, const char *where, void *arg)
 {
     static const char *const keys[] = {PVK_C1, PVK_C2, ZPK_C1, ZPK_C2, ZMK_C1, ZMK_C2, ZPK2HEX};
+    static const char *const pins[] = {PIN_OK, PIN_WRONG, PIN_OTHER, PIN_SIM_WRONG};
     const struct card *cards[] = {&c_ok, &c_off, &c_tries, &c_reset, &c_mal, &c_kx, &c_sim};
-    char mk[80] = "";
-    size_t ml;
-    char *m = util_read_file(master, 4096, &ml);
-    if (m != NULL) {
-        snprintf(mk, sizeof(mk), "%.64s", m);
-        free(m);
-    }
+    (void)arg;
     for (size_t i = 0; i < UTIL_NELEM(cards); i++)
-        absent(hay, len, cards[i]->pan, where, "a test PAN");
-    absent(hay, len, PIN_OK, where, "a PIN");
-    absent(hay, len, PIN_WRONG, where, "a PIN");
-    absent(hay, len, PIN_OTHER, where, "a PIN");
-    absent(hay, len, PIN_SIM_WRONG, where, "a PIN");
+        cleartext_absent(hay, len, cards[i]->pan, where, "a test PAN");
+    for (size_t i = 0; i < UTIL_NELEM(pins); i++)
+        cleartext_absent(hay, len, pins[i], where, "a PIN");
     for (unsigned i = 0; i < nblocks; i++) {
         char lower[17];
-        absent(hay, len, sent_blocks[i], where, "a PIN block");
+        uint8_t raw[8];
+        cleartext_absent(hay, len, sent_blocks[i], where, "a PIN block");
         for (int k = 0; k < 17; k++)
             lower[k] =
                 (char)(sent_blocks[i][k] >= 'A' ? sent_blocks[i][k] + 32 : sent_blocks[i][k]);
-        absent(hay, len, lower, where, "a PIN block");
-        uint8_t raw[8];
+        cleartext_absent(hay, len, lower, where, "a PIN block");
         assert_int_equal(util_hex_decode(sent_blocks[i], raw, 8), 8);
-        if (memmem(hay, len, raw, 8) != NULL)
-            fail_msg("a PIN block found in binary in %s", where);
+        cleartext_absent_bytes(hay, len, raw, 8, where, "a PIN block (binary)");
     }
     for (size_t i = 0; i < UTIL_NELEM(keys); i++)
-        absent(hay, len, keys[i], where, "a key or component");
-    absent(hay, len, pvk_hex, where, "the PVK");
-    absent(hay, len, zpk_hex, where, "the ZPK");
-    absent(hay, len, zmk_hex, where, "the ZMK");
-    if (mk[0] != '\0')
-        absent(hay, len, mk, where, "the master key");
+        cleartext_absent(hay, len, keys[i], where, "a key or component");
+    cleartext_absent(hay, len, pvk_hex, where, "the PVK");
+    cleartext_absent(hay, len, zpk_hex, where, "the ZPK");
+    cleartext_absent(hay, len, zmk_hex, where, "the ZMK");
 }
 
 static void test_no_clear_text(void **state)
 {
     (void)state;
-    static char out[4 << 20];
-    char args[600], cmd[1200];
-    size_t len;
+    char audit[400];
 
     assert_true(nblocks >= 10);
-    char *log = util_read_file(d.log, 64 << 20, &len);
-    assert_non_null(log);
-    search_all(log, len, "the daemon log");
-    free(log);
-    snprintf(args, sizeof(args), "audit dump --dir %s/audit --json", d.dir);
-    static char err[4096];
-    assert_int_equal(runprog("cardgatectl", args, out, sizeof(out), err, sizeof(err)), 0);
-    assert_true(strlen(out) > 100);
-    search_all(out, strlen(out), "the audit log");
-    snprintf(cmd, sizeof(cmd), "/usr/lib/postgresql/15/bin/pg_dump --data-only -d '%s' 2>&1",
-             pg.conninfo);
-    assert_int_equal(test_capture(cmd, out, sizeof(out)), 0);
-    assert_non_null(strstr(out, "COPY "));
-    search_all(out, strlen(out), "the database (pg_dump)");
+    snprintf(audit, sizeof(audit), "%s/audit", d.dir);
+    cleartext_check(d.log, audit, pg.conninfo, master, search_all, NULL);
 }
 
 static int group_setup(void **state)
