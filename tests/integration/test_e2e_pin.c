@@ -37,6 +37,7 @@
 #include "tests/lib/cleartext.h"
 #include "tests/lib/pgtest.h"
 #include "tests/lib/runprog.h"
+#include "tools/sim/cards.h"
 
 #include <openssl/crypto.h>
 #include <signal.h>
@@ -479,6 +480,58 @@ static void test_sim_pin_steps(void **state)
     unlink(path);
 }
 
+/* card issue --pvv/--pin-offset store what they are given; bad values are refused. */
+static void test_card_issue_options(void **state)
+{
+    (void)state;
+    char line[512], q[200];
+
+    assert_int_equal(
+        ctl("card issue --account 2001 --pvv 4821 --pin-offset 90210 --json", line, sizeof(line)),
+        0);
+    const char *i = strstr(line, "\"card_id\":");
+    assert_non_null(i);
+    snprintf(q, sizeof(q), "SELECT pvv || '/' || pin_offset FROM cards WHERE id = %lld",
+             atoll(i + 10));
+    char *v = pgtest_scalar(conn, q);
+    assert_non_null(v);
+    assert_string_equal(v, "4821/90210");
+    free(v);
+    OPENSSL_cleanse(line, sizeof(line));
+    assert_int_equal(ctl("card issue --account 2001 --pin 123", NULL, 0), 1);
+    assert_int_equal(ctl("card issue --account 2001 --pvv 12345", NULL, 0), 1);
+    assert_int_equal(ctl("card issue --account 2001 --pin-offset 12a4", NULL, 0), 1);
+    assert_int_equal(ctl("card issue --account 2001 --pin 4321 --pvv 1234", NULL, 0), 1);
+    assert_int_equal(ctl("card issue --account 2001 --pin 4321 --pvki 10", NULL, 0), 1);
+}
+
+/* demo seed under $CARDGATE_PVK: every card has a PIN in the cards file, and it verifies. */
+static void test_demo_seed_pins(void **state)
+{
+    (void)state;
+    struct sim_cards cards;
+    char path[400], e[200];
+    struct card c;
+
+    snprintf(path, sizeof(path), "%s/cards.json", d.dir);
+    assert_int_equal(sim_cards_load(path, &cards, e, sizeof(e)), 0);
+    for (size_t i = 0; i < cards.n; i++)
+        assert_int_equal(strlen(cards.v[i].pin), 4);
+    const struct sim_card *ok = sim_cards_find(&cards, "ok");
+    assert_non_null(ok);
+    memset(&c, 0, sizeof(c));
+    snprintf(c.pan, sizeof(c.pan), "%s", ok->pan);
+    snprintf(c.expiry, sizeof(c.expiry), "%s", ok->expiry);
+    /* (after test_key_change: ZPK2 is the link's key) */
+    pin_purchase(&c, PIN_ISO0, ZPK2HEX, ok->pin, "00");
+    char wrong[5];
+    snprintf(wrong, sizeof(wrong), "%c%.3s", ok->pin[0] == '9' ? '0' : ok->pin[0] + 1, ok->pin + 1);
+    pin_purchase(&c, PIN_ISO0, ZPK2HEX, wrong, "55");
+    pin_purchase(&c, PIN_ISO0, ZPK2HEX, ok->pin, "00"); /* and reset again */
+    OPENSSL_cleanse(&c, sizeof(c));
+    sim_cards_free(&cards);
+}
+
 /* Key names the store lacks (or of the wrong type): refused by -t and on SIGHUP. */
 static void test_key_names_checked(void **state)
 {
@@ -610,6 +663,8 @@ int main(void)
         cmocka_unit_test(test_pin_malformed),
         cmocka_unit_test(test_key_change),
         cmocka_unit_test(test_sim_pin_steps),
+        cmocka_unit_test(test_card_issue_options),
+        cmocka_unit_test(test_demo_seed_pins),
         cmocka_unit_test(test_key_names_checked),
         cmocka_unit_test(test_no_clear_text),
     };
