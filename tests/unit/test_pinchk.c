@@ -371,6 +371,37 @@ static void test_keychg_refused(void **state)
     assert_string_equal(decide(&m, "zpk-aes", "zmk", &ns, got), "63");
 }
 
+/* TR-31 (scheme T): the block's MAC binds the key, the KCV is optional. */
+static void test_keychg_tr31(void **state)
+{
+    (void)state;
+    uint8_t zmk[32], k[32];
+    char blk[200], buf[260], got[7], kcv[7], hex[65];
+    struct iso_msg m;
+    struct keyset *ns = NULL;
+    size_t zl = hex_key(ZMK_HEX, zmk), kl = hex_key(ZPK2_HEX, k);
+
+    assert_int_equal(tr31_wrap(zmk, zl, "B0000P0TE00N0000", k, kl, blk, sizeof(blk)), 0);
+    assert_true(strlen(blk) <= 99);
+    key_msg(&m, buf, sizeof(buf), blk, NULL, "T");
+    assert_string_equal(decide(&m, "zpk", "zmk", &ns, got), "00");
+    wrapped_zpk2(hex, kcv);
+    assert_string_equal(got, kcv);
+    keyset_unref(ns);
+    ns = NULL;
+    /* a MAC key block cannot become a ZPK; a tampered block fails its MAC */
+    assert_int_equal(tr31_wrap(zmk, zl, "B0000M3TC00N0000", k, kl, blk, sizeof(blk)), 0);
+    key_msg(&m, buf, sizeof(buf), blk, NULL, "T");
+    assert_string_equal(decide(&m, "zpk", "zmk", &ns, got), "63");
+    assert_int_equal(tr31_wrap(zmk, zl, "B0000P0TE00N0000", k, kl, blk, sizeof(blk)), 0);
+    blk[20] = blk[20] == '0' ? '1' : '0';
+    key_msg(&m, buf, sizeof(buf), blk, NULL, "T");
+    assert_string_equal(decide(&m, "zpk", "zmk", &ns, got), "63");
+    /* ECB needs its KCV */
+    key_msg(&m, buf, sizeof(buf), hex, NULL, "E");
+    assert_string_equal(decide(&m, "zpk", "zmk", &ns, got), "30");
+}
+
 /* keychg_commit saves the set under the master key and swaps it in. */
 static void test_keychg_commit(void **state)
 {
@@ -436,7 +467,7 @@ int main(void)
         cmocka_unit_test(test_from_pin_matches), cmocka_unit_test(test_absent_unavailable),
         cmocka_unit_test(test_malformed),        cmocka_unit_test(test_valdata),
         cmocka_unit_test(test_keychg_good),      cmocka_unit_test(test_keychg_refused),
-        cmocka_unit_test(test_keychg_commit),
+        cmocka_unit_test(test_keychg_tr31),      cmocka_unit_test(test_keychg_commit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
