@@ -471,6 +471,24 @@ static void test_sim_pin_steps(void **state)
     assert_non_null(strstr(out, "wrong_pin"));
     assert_int_equal(pin_tries(&c_sim), 1); /* the wrong one counted */
     assert_null(strstr(out, c_sim.pan));
+    /* load --mix pin=1: every request a PIN purchase, all approved */
+    snprintf(args, sizeof(args),
+             "load --addr 127.0.0.1:%u --dialect ascii87 --cards %s --zpk %s --mix pin=1"
+             " --conns 1 --inflight 2 --duration 0.3 --json",
+             d.port[0], path, ZPK2HEX);
+    rc = runprog("cardgate-sim", args, out, sizeof(out), err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "%s%s\n", out, err);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"errors\":0"));
+    assert_non_null(strstr(out, "\"00\":"));
+    assert_null(strstr(out, "\"55\":"));
+    assert_int_equal(pin_tries(&c_sim), 0); /* reset by the right PIN */
+    snprintf(args, sizeof(args),
+             "load --addr 127.0.0.1:%u --dialect ascii87 --cards %s --mix pin=1 --duration 0.1",
+             d.port[0], path);
+    assert_int_equal(runprog("cardgate-sim", args, out, sizeof(out), err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "pin needs --zpk"));
     /* without --zpk there are no PIN steps */
     snprintf(args, sizeof(args),
              "scenario --addr 127.0.0.1:%u --dialect ascii87 --cards %s --expect wrong_cvv2=00",

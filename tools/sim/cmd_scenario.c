@@ -1,8 +1,6 @@
 /*
  * cmd_scenario.c - `cardgate-sim scenario`: options, cards, run.
  */
-#include "common/util.h"
-#include "crypto/cipher.h"
 #include "tools/sim/scenario.h"
 #include "tools/sim/sim.h"
 
@@ -82,21 +80,13 @@ int sim_scenario_main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'z': {
-            long n =
-                strlen(optarg) <= 2 * sizeof(zpk) ? util_hex_decode(optarg, zpk, sizeof(zpk)) : -1;
-            if (n != 16 && n != 24) {
-                fprintf(stderr, "cardgate-sim scenario: --zpk: expected 32 or 48 hex digits\n");
-                return 2;
-            }
-            if (crypto_init(err, sizeof(err)) != 0) {
+        case 'z':
+            if (sim_parse_zpk(optarg, zpk, &o.zpk_len, err, sizeof(err)) != 0) {
                 fprintf(stderr, "cardgate-sim scenario: %s\n", err);
                 return 2;
             }
             o.zpk = zpk;
-            o.zpk_len = (size_t)n;
             break;
-        }
         case 'h':
             scen_usage(stdout);
             return 0;

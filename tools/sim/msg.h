@@ -32,6 +32,7 @@ enum sim_kind {
     SIM_K_REFUND,   /* 0200 3=200000 */
     SIM_K_ADVICE,   /* 0220 3=000000 with 38 and 39=00 (stand-in advice) */
     SIM_K_REVERSAL, /* 0400 3=000000 with 90 built from the original */
+    SIM_K_PIN,      /* 0200 3=000000 with a PIN block (52) the caller builds (sim_pin_block) */
     SIM_K_COUNT
 };
 
@@ -69,6 +70,19 @@ struct sim_req {
     size_t pinblock_len;
     const struct sim_orig *orig; /* reversals */
 };
+
+/*
+ * The ISO 9564 format 0 block of pin for card c's PAN under the TDES key
+ * zpk into out[8].  Returns 0 or -1 (a malformed PIN or key).
+ */
+int sim_pin_block(const uint8_t *zpk, size_t zpk_len, const struct sim_card *c, const char *pin,
+                  uint8_t out[8]) __attribute__((warn_unused_result));
+/*
+ * --zpk HEX (32 or 48 hex digits) into key[24] and *len, crypto_init()
+ * done.  Returns 0, or -1 with err.
+ */
+int sim_parse_zpk(const char *hex, uint8_t key[24], size_t *len, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Fill xmit/ltime/ldate from a wall-clock time. */
 void sim_req_times(struct sim_req *r, time_t now);

@@ -5,7 +5,6 @@
 
 #include "common/util.h"
 #include "crypto/pan.h"
-#include "crypto/pin.h"
 #include "tools/sim/net.h"
 
 #include <openssl/crypto.h>
@@ -241,7 +240,6 @@ static void view_str(const struct iso_view *v, char *out, size_t cap)
 static int pin_block(struct scen *sc, const struct sim_card *c, bool wrong, struct row *row)
 {
     char pin[sizeof(c->pin)];
-    size_t len;
 
     if (c->pin[0] == '\0') {
         snprintf(row->note, sizeof(row->note), "skipped: the card has no \"pin\"");
@@ -251,10 +249,9 @@ static int pin_block(struct scen *sc, const struct sim_card *c, bool wrong, stru
     memcpy(pin, c->pin, sizeof(pin));
     if (wrong)
         pin[0] = (char)('0' + (pin[0] - '0' + 1) % 10);
-    int rc = pinblock_encrypt(PIN_ISO0, sc->o->zpk, sc->o->zpk_len, pin, c->pan, strlen(c->pan),
-                              NULL, sc->pinblock, &len);
+    int rc = sim_pin_block(sc->o->zpk, sc->o->zpk_len, c, pin, sc->pinblock);
     OPENSSL_cleanse(pin, sizeof(pin));
-    if (rc != 0 || len != 8) {
+    if (rc != 0) {
         snprintf(row->note, sizeof(row->note), "cannot build the PIN block (a TDES --zpk?)");
         return -1;
     }
