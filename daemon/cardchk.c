@@ -32,48 +32,103 @@ const char *cardchk_master_path(const struct cg_config *cfg, char *buf, size_t c
     return buf;
 }
 
-int cardchk_keys_load(struct keyset_holder *h, const struct cg_config *cfg)
+/* A key cfg names at path:line must be in ks with this type and usage. */
+static int name_check(const struct keyset *ks, const struct cg_config *cfg, unsigned line,
+                      const char *what, const char *name, enum ks_type type, enum ks_usage usage,
+                      char *err, size_t errlen)
+{
+    char kerr[160];
+    const struct ks_key *k;
+
+    if (name[0] == '\0')
+        return 0;
+    k = keyset_get(ks, name, type, usage, kerr, sizeof(kerr));
+    if (k == NULL) {
+        snprintf(err, errlen, "%s:%u: key '%s': %s (key store %s)", cfg->path, line, what, kerr,
+                 cfg->keys_file);
+        return -1;
+    }
+    if (type == KS_PVK && k->alg != KS_ALG_TDES) {
+        snprintf(err, errlen, "%s:%u: key '%s': %s is not a TDES key", cfg->path, line, what, name);
+        return -1;
+    }
+    return 0;
+}
+
+int cardchk_keys_open(const struct cg_config *cfg, struct keyset **out, char *err, size_t errlen)
 {
     uint8_t mk[KS_MASTER_LEN];
-    char err[256];
+    char e[256];
     struct keyset *ks;
 
+    *out = NULL;
     if (cfg->keys_file[0] == '\0')
         return 1;
     char credpath[4400];
     const char *master = cardchk_master_path(cfg, credpath, sizeof(credpath));
-    if (master == NULL)
-        return -1;
-    if (crypto_init(err, sizeof(err)) != 0) {
-        log_warnx("keys: %s", err);
+    if (master == NULL) {
+        snprintf(err, errlen, "no master key (see above)");
         return -1;
     }
-    if (ks_master_load(master, mk, err, sizeof(err)) != 0) {
+    if (crypto_init(e, sizeof(e)) != 0) {
+        snprintf(err, errlen, "%s", e);
+        return -1;
+    }
+    if (ks_master_load(master, mk, e, sizeof(e)) != 0) {
         OPENSSL_cleanse(mk, sizeof(mk));
-        log_warnx("keys: master key: %s", err);
+        snprintf(err, errlen, "master key: %s", e);
         return -1;
     }
-    ks = keyset_load(cfg->keys_file, mk, err, sizeof(err));
+    ks = keyset_load(cfg->keys_file, mk, e, sizeof(e));
     OPENSSL_cleanse(mk, sizeof(mk));
     if (ks == NULL) {
-        log_warnx("keys: %s: %s", cfg->keys_file, err);
+        snprintf(err, errlen, "%s: %s", cfg->keys_file, e);
         return -1;
     }
     if (cfg->keys_cvk[0] != '\0' &&
-        keyset_get(ks, cfg->keys_cvk, KS_CVK, KS_U_CVV, err, sizeof(err)) == NULL) {
-        log_warnx("keys: %s: [keys] cvk: %s", cfg->keys_file, err);
+        keyset_get(ks, cfg->keys_cvk, KS_CVK, KS_U_CVV, e, sizeof(e)) == NULL) {
+        snprintf(err, errlen, "%s: [keys] cvk: %s", cfg->keys_file, e);
         keyset_unref(ks);
         return -1;
     }
-    for (unsigned i = 0; i <= cfg->nlisteners; i++) {
+    int bad = name_check(ks, cfg, cfg->keys_pvk_line, "pvk", cfg->keys_pvk, KS_PVK, KS_U_PIN_VERIFY,
+                         err, errlen);
+    for (unsigned i = 0; bad == 0 && i < cfg->nlisteners; i++) {
+        const struct cg_listener_conf *l = &cfg->listeners[i];
+        bad =
+            name_check(ks, cfg, l->zpk_line, "zpk", l->zpk, KS_ZPK, KS_U_PIN_ENCRYPT, err, errlen);
+        if (bad == 0)
+            bad = name_check(ks, cfg, l->zmk_line, "zmk", l->zmk, KS_ZMK, KS_U_KEY_ENCRYPT, err,
+                             errlen);
+    }
+    for (unsigned i = 0; bad == 0 && i <= cfg->nlisteners; i++) {
         /* every listener's MAC key, then the IMK-AC: present, right type and algorithm */
-        int bad = i < cfg->nlisteners ? linkmac_key_check(ks, &cfg->listeners[i], err, sizeof(err))
-                                      : emvchk_key_check(ks, cfg, err, sizeof(err));
-        if (bad != 0) {
-            log_warnx("keys: %s: %s", cfg->keys_file, err);
-            keyset_unref(ks);
-            return -1;
+        char me[256];
+        int mbad = i < cfg->nlisteners ? linkmac_key_check(ks, &cfg->listeners[i], me, sizeof(me))
+                                       : emvchk_key_check(ks, cfg, me, sizeof(me));
+        if (mbad != 0) {
+            snprintf(err, errlen, "%s: %s", cfg->keys_file, me);
+            bad = -1;
         }
+    }
+    if (bad != 0) {
+        keyset_unref(ks);
+        return -1;
+    }
+    *out = ks;
+    return 0;
+}
+
+int cardchk_keys_load(struct keyset_holder *h, const struct cg_config *cfg)
+{
+    char err[600];
+    struct keyset *ks;
+    int rc = cardchk_keys_open(cfg, &ks, err, sizeof(err));
+
+    if (rc != 0) {
+        if (rc < 0)
+            log_warnx("keys: %s", err);
+        return rc;
     }
     log_info("keys: %zu key%s loaded from %s", ks->n, ks->n == 1 ? "" : "s", cfg->keys_file);
     keyset_holder_swap(h, ks);
@@ -112,31 +167,45 @@ static bool all_digits(const uint8_t *p, size_t n)
     return true;
 }
 
-int cardchk_find_cvv2(const struct iso_msg *m, char out[4])
+int cardchk_find_se(const struct iso_msg *m, const char *tag, const uint8_t **val, size_t *len)
 {
     const struct iso_view *v = iso_get(m, 48);
     size_t off = 0;
 
-    out[0] = '\0';
+    *val = NULL;
+    *len = 0;
     if (v == NULL)
         return 0;
     while (off + 4 <= v->len) {
         const uint8_t *p = v->p + off;
         if (!all_digits(p, 4))
             return 0;
-        size_t len = (size_t)(p[2] - '0') * 10 + (size_t)(p[3] - '0');
-        if (off + 4 + len > v->len)
+        size_t n = (size_t)(p[2] - '0') * 10 + (size_t)(p[3] - '0');
+        if (off + 4 + n > v->len)
             return 0;
-        if (p[0] == '9' && p[1] == '2') {
-            if (len != 3 || !all_digits(p + 4, 3))
-                return -1;
-            memcpy(out, p + 4, 3);
-            out[3] = '\0';
+        if (p[0] == (uint8_t)tag[0] && p[1] == (uint8_t)tag[1]) {
+            *val = p + 4;
+            *len = n;
             return 1;
         }
-        off += 4 + len;
+        off += 4 + n;
     }
     return 0;
+}
+
+int cardchk_find_cvv2(const struct iso_msg *m, char out[4])
+{
+    const uint8_t *p;
+    size_t len;
+
+    out[0] = '\0';
+    if (cardchk_find_se(m, "92", &p, &len) == 0)
+        return 0;
+    if (len != 3 || !all_digits(p, 3))
+        return -1;
+    memcpy(out, p, 3);
+    out[3] = '\0';
+    return 1;
 }
 
 const char *cardchk_cvv2(const struct keyset *ks, const char *cvk_name, const struct iso_msg *m,

@@ -27,13 +27,32 @@
 const char *cardchk_master_path(const struct cg_config *cfg, char *buf, size_t cap);
 
 /*
+ * Load the key store of cfg's [keys] (master key file or credential) and
+ * check that every key the configuration names is present with the right
+ * type and usage: [keys] cvk, pvk (TDES), each listener's zpk and zmk.
+ * Returns 0 with *out (one reference), 1 when no key store is configured,
+ * -1 with the reason in err ("FILE:LINE: key 'zpk': ..." for a name).
+ * `cardgated -t` and a reload run it before anything is swapped.
+ */
+int cardchk_keys_open(const struct cg_config *cfg, struct keyset **out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/*
  * Load the key store of cfg's [keys] (master key file or credential), check
- * that every key the configuration names (cvk) is present with the right
+ * that every key the configuration names (cardchk_keys_open) is present with the right
  * type and usage, and swap it into h.  Returns 0 when swapped in, 1 when no
  * key store is configured (h untouched), -1 with the reason logged (h
  * untouched: the old keys keep serving).
  */
 int cardchk_keys_load(struct keyset_holder *h, const struct cg_config *cfg)
+    __attribute__((warn_unused_result));
+
+/*
+ * Find subelement tag (2 digits) of field 48 ("TTLL<value>" repeated) of m:
+ * 1 with *val and *len pointing into m, 0 when there is none (no field 48, no
+ * such subelement, or a field 48 not in the TTLL layout).
+ */
+int cardchk_find_se(const struct iso_msg *m, const char *tag, const uint8_t **val, size_t *len)
     __attribute__((warn_unused_result));
 
 /*

@@ -35,6 +35,8 @@ void cg_config_defaults(struct cg_config *cfg)
     cfg->standin_max_pending = 100000;
     cfg->cvv_position = -1;
     cfg->imk_ac_derivation = 1; /* EMV_MKD_A */
+    cfg->pvki = 1;
+    memcpy(cfg->pin_dectab, "0123456789012345", 17);
     snprintf(cfg->audit_dir, sizeof(cfg->audit_dir), "/var/lib/cardgate/audit");
     cfg->audit_segment_size = 64ULL << 20;
     cfg->audit_checkpoint_interval_us = 60 * US_S;
@@ -106,6 +108,21 @@ static int copy_str(const struct conf_file *f, struct conf_section *s, const cha
         return conf_fail(f, kv->line, err, "key '%s': longer than %zu characters", key, cap - 1);
     }
     memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+/* A key-store name key: copied like copy_str, its line kept in *line. */
+static int copy_key_name(const struct conf_file *f, struct conf_section *s, const char *key,
+                         char *dst, size_t cap, unsigned *line, struct conf_err *err)
+{
+    struct conf_kv *kv = conf_kv_get(s, key);
+    if (copy_str(f, s, key, dst, cap, err) != 0)
+        return -1;
+    if (kv == NULL)
+        return 0;
+    *line = kv->line;
+    if (dst[0] == '\0' || strpbrk(dst, " \t") != NULL)
+        return conf_fail(f, kv->line, err, "key '%s': '%s' is not a key-store name", key, dst);
     return 0;
 }
 
@@ -223,6 +240,8 @@ static int load_listener(const struct conf_file *f, struct conf_section *s,
         copy_str(f, s, "tls_key", l->tls_key, sizeof(l->tls_key), err) != 0 ||
         copy_str(f, s, "tls_ca", l->tls_ca, sizeof(l->tls_ca), err) != 0 ||
         conf_get_enum(f, s, "tls_verify_client", verifies, &verify, err) != 0 ||
+        copy_key_name(f, s, "zpk", l->zpk, sizeof(l->zpk), &l->zpk_line, err) != 0 ||
+        copy_key_name(f, s, "zmk", l->zmk, sizeof(l->zmk), &l->zmk_line, err) != 0 ||
         load_allow(f, s, l, err) != 0 || load_listener_mac(f, s, l, err) != 0)
         return -1;
 
@@ -258,6 +277,8 @@ static int check_listener(const struct conf_file *f, const struct cg_listener_co
         return conf_fail(f, line, err, "tls_* keys given but tls is not enabled");
     if (l->tls_verify != CG_TLS_VERIFY_NONE && l->tls_ca[0] == '\0')
         return conf_fail(f, line, err, "tls_verify_client needs tls_ca");
+    if (l->zmk[0] != '\0' && l->zpk[0] == '\0')
+        return conf_fail(f, l->zmk_line, err, "zmk is for the key change of a zpk: set zpk too");
     return 0;
 }
 
@@ -369,10 +390,12 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
 
     /* [keys] */
     s = conf_find(f, "keys", NULL);
-    int64_t cvvpos = -1;
+    int64_t cvvpos = -1, pvki = cfg->pvki;
     static const char *const mkds[] = {"A", "B", NULL};
     int mkd = 0;
     if (s != NULL) {
+        const char *dectab = NULL;
+        cfg->keys_line = s->line;
         if (copy_str(f, s, "file", cfg->keys_file, sizeof(cfg->keys_file), err) != 0 ||
             copy_str(f, s, "master_key_file", cfg->master_key_file, sizeof(cfg->master_key_file),
                      err) != 0 ||
@@ -383,11 +406,28 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
             copy_str(f, s, "cvk", cfg->keys_cvk, sizeof(cfg->keys_cvk), err) != 0 ||
             conf_get_int(f, s, "cvv_position", 0, 32, &cvvpos, err) != 0 ||
             copy_str(f, s, "imk_ac", cfg->keys_imk_ac, sizeof(cfg->keys_imk_ac), err) != 0 ||
-            conf_get_enum(f, s, "imk_ac_derivation", mkds, &mkd, err) != 0)
+            conf_get_enum(f, s, "imk_ac_derivation", mkds, &mkd, err) != 0 ||
+            copy_key_name(f, s, "pvk", cfg->keys_pvk, sizeof(cfg->keys_pvk), &cfg->keys_pvk_line,
+                          err) != 0 ||
+            conf_get_int(f, s, "pvki", 0, 9, &pvki, err) != 0 ||
+            conf_get_str(f, s, "pin_dectab", &dectab, err) != 0)
             return -1;
         cfg->imk_ac_derivation = mkd + 1;
         if (cfg->keys_imk_ac[0] != '\0' && cfg->keys_file[0] == '\0')
             return conf_fail(f, s->line, err, "[keys] imk_ac needs a key store ('file')");
+        cfg->pvki = (unsigned)pvki;
+        if (dectab != NULL) {
+            size_t n = strlen(dectab);
+            if (n != 16 || strspn(dectab, "0123456789") != 16)
+                return conf_fail(f, conf_kv_get(s, "pin_dectab")->line, err,
+                                 "key 'pin_dectab': expected 16 decimal digits");
+            memcpy(cfg->pin_dectab, dectab, 17);
+        }
+        if ((conf_kv_get(s, "pvki") != NULL || dectab != NULL) && cfg->keys_pvk[0] == '\0')
+            return conf_fail(f, conf_kv_get(s, dectab != NULL ? "pin_dectab" : "pvki")->line, err,
+                             "[keys] pvki and pin_dectab need pvk");
+        if (cfg->keys_pvk[0] != '\0' && cfg->keys_file[0] == '\0')
+            return conf_fail(f, cfg->keys_pvk_line, err, "[keys] pvk needs a key store ('file')");
         if (conf_kv_get(s, "cvv_position") != NULL) {
             if (cfg->keys_cvk[0] == '\0')
                 return conf_fail(f, conf_kv_get(s, "cvv_position")->line, err,
@@ -410,12 +450,14 @@ static int load_all(struct conf_file *f, struct cg_config *cfg, struct conf_err 
     if (conf_check_unused(f, err) != 0)
         return -1;
     for (unsigned i = 0; i < cfg->nlisteners; i++) {
-        if (check_listener(f, &cfg->listeners[i], err) != 0)
+        const struct cg_listener_conf *l = &cfg->listeners[i];
+        if (check_listener(f, l, err) != 0)
             return -1;
-        if (cfg->listeners[i].mac != CG_MAC_NONE && cfg->keys_file[0] == '\0')
-            return conf_fail(f, cfg->listeners[i].line, err,
-                             "[listener %s] mac needs a key store ([keys] file)",
-                             cfg->listeners[i].name);
+        if (l->mac != CG_MAC_NONE && cfg->keys_file[0] == '\0')
+            return conf_fail(f, l->line, err, "[listener %s] mac needs a key store ([keys] file)",
+                             l->name);
+        if (l->zpk[0] != '\0' && cfg->keys_file[0] == '\0')
+            return conf_fail(f, l->zpk_line, err, "zpk needs a key store ([keys] file)");
     }
     if (cfg->nlisteners == 0)
         return conf_fail(f, 1, err, "no [listener NAME] section: nothing to serve");

@@ -72,6 +72,10 @@ struct cg_listener_conf {
     char mak[KS_NAME_CFG];    /* the key-store name of the link's MAC key */
     int mac_padding;          /* ISO 9797-1 padding method 1 (default) or 2 */
     char mac_failure_code[3]; /* field 39 for a missing or bad MAC, default "63" */
+    /* PIN and key exchange: key-store names ("" none) and their lines, for messages */
+    char zpk[KS_NAME_CFG]; /* the link's zone PIN key (field 52) */
+    char zmk[KS_NAME_CFG]; /* its zone master key (0800 key change of the ZPK) */
+    unsigned zpk_line, zmk_line;
 };
 
 struct cg_config {
@@ -118,6 +122,11 @@ struct cg_config {
     int cvv_position;              /* CVV/iCVV offset in track-2 discretionary data; -1 none */
     char keys_imk_ac[KS_NAME_CFG]; /* EMV issuer master key (ARQC/ARPC); "" none */
     int imk_ac_derivation;         /* enum emv_mkd: 1 option A (default), 2 option B */
+    char keys_pvk[KS_NAME_CFG];    /* PIN verification key (PVV, IBM 3624); "" none */
+    unsigned keys_pvk_line;
+    unsigned pvki;       /* PVV key index 0..9, default 1 */
+    char pin_dectab[17]; /* IBM 3624 decimalization table, 16 digits */
+    unsigned keys_line;  /* of the [keys] header (0: no section) */
 
     /* [daemon] requests: request slots preallocated by the pipeline */
     unsigned max_requests;

@@ -5,6 +5,7 @@
  *   cardgated -t -c FILE   check the configuration and exit (0 good, 2 bad)
  */
 #include "common/log.h"
+#include "daemon/cardchk.h"
 #include "daemon/config.h"
 #include "daemon/pipeline.h"
 #include "daemon/server.h"
@@ -14,6 +15,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifndef CARDGATE_VERSION
 #define CARDGATE_VERSION "0.1.0"
@@ -78,6 +80,24 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check_only) {
+        /*
+         * Key names ([keys] cvk/pvk, listeners' zpk/zmk) are checked against
+         * the key store when it can be read here; a named key it lacks is an
+         * error.  A store or master key this user cannot read (an operator
+         * without the service's credential) leaves the names unchecked: the
+         * daemon checks them again at start and on every reload.
+         */
+        struct keyset *ks = NULL;
+        char kerr[600];
+        if (cfg->keys_file[0] != '\0' && cardchk_keys_open(cfg, &ks, kerr, sizeof(kerr)) < 0) {
+            if (strncmp(kerr, cfg->path, strlen(cfg->path)) == 0) {
+                fprintf(stderr, "%s\n", kerr);
+                free(cfg);
+                return 2;
+            }
+            fprintf(stderr, "%s: note: key names not checked: %s\n", path, kerr);
+        }
+        keyset_unref(ks);
         printf("%s: configuration is valid (%u listener%s)\n", path, cfg->nlisteners,
                cfg->nlisteners == 1 ? "" : "s");
         free(cfg);

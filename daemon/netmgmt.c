@@ -69,7 +69,7 @@ int netmgmt_answer_code(struct link *l, const struct link_frame *f, const char *
 }
 
 /* The 0810 response code for a network management code (field 70). */
-static const char *nm_code(struct link *l, const struct iso_view *code)
+static const char *nm_code(struct link *l, const struct link_frame *f, const struct iso_view *code)
 {
     if (code->len != 3)
         return "30";
@@ -90,6 +90,10 @@ static const char *nm_code(struct link *l, const struct iso_view *code)
         server_event(l->srv, l->prefix, "cutover", "%s", "");
         return "00";
     }
+    if (memcmp(code->p, "101", 3) == 0 || memcmp(code->p, "161", 3) == 0) {
+        if (l->srv->hooks.key_change != NULL)
+            return l->srv->hooks.key_change(l->srv->hooks.arg, l, f);
+    }
     log_info_p(l->prefix, "network management code %.3s not supported: answered 12",
                (const char *)code->p);
     return "12";
@@ -105,7 +109,7 @@ int netmgmt_handle(struct link *l, const struct link_frame *f)
         log_warnx_p(l->prefix, "0800 without field %d: answered 30", missing);
         rc = "30";
     } else {
-        rc = nm_code(l, code);
+        rc = nm_code(l, f, code);
     }
     iso_msg_init(&out_msg);
     if (iso_set_mti(&out_msg, "0810") != 0)

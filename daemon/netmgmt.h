@@ -6,7 +6,10 @@
  *   002 sign-off  link -> SIGNED_OFF, 39=00
  *   301 echo      39=00, no state change
  *   201 cutover   39=00 (logged; business date handling is the ledger's)
- *   other (incl. key change 101/161 until the crypto part wires it in): 39=12
+ *   101/161 key change of the link's ZPK: the server's key_change hook
+ *            (the pipeline: daemon/keychg.h), 39=00/12/30/63/96; 12
+ *            without the hook
+ *   other    39=12
  * A missing field 7, 11 or 70 is answered 39=30.  The answer echoes 7, 11,
  * 70 and, when present, 32, 33, 37, 41.  An 0810 from the peer answers our
  * own echo (netmgmt_send_echo).

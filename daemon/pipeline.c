@@ -26,10 +26,12 @@
 #include "daemon/cardchk.h"
 #include "daemon/dbpool.h"
 #include "daemon/emvchk.h"
+#include "daemon/keychg.h"
 #include "daemon/link.h"
 #include "daemon/linkmac.h"
 #include "daemon/metrics.h"
 #include "daemon/netmgmt.h"
+#include "daemon/pinchk.h"
 #include "daemon/standin.h"
 #include "iso8583/iso8583.h"
 
@@ -71,8 +73,9 @@ enum pl_retry { R_NONE = 0, R_RELEASE, R_RECHECK };
 
 /* The crypto checks' results for auth_request (see pl_crypto_checks). */
 struct pl_crypto {
-    const char *pin, *cvv, *cvv2, *arqc; /* "ok", "wrong"/"bad", "absent" */
+    const char *pin, *cvv, *cvv2, *arqc; /* "ok", "wrong"/"bad", "absent"; pin: "verify" */
     int atc;                             /* -1: none */
+    struct pinchk_cand pin_cand;         /* pin "verify": the entered PIN's PVV/offset */
 };
 
 struct pl_req {
@@ -133,7 +136,8 @@ struct pipeline {
     struct audit_writer *audit;
     uint8_t pan_key[KS_KEY_MAX];
     size_t pan_key_len;
-    struct keyset_holder keys; /* working keys ([keys] file); reloaded on SIGHUP */
+    struct keyset_holder keys;  /* working keys ([keys] file); reloaded on SIGHUP */
+    struct keyset *reload_keys; /* loaded by reload_check, swapped in when the reload is */
     struct pl_req *slots;
     unsigned nslots;
     struct pl_list_head free, timers, timers2, sendq, retry;
@@ -666,6 +670,7 @@ static void pl_maybe_release(struct pl_req *r)
     OPENSSL_cleanse(r->pan, sizeof(r->pan));
     OPENSSL_cleanse(r->echo, sizeof(r->echo));
     OPENSSL_cleanse(&r->emv, sizeof(r->emv));
+    OPENSSL_cleanse(&r->cr.pin_cand, sizeof(r->cr.pin_cand));
     r->answered = false;
     r->standin = false;
     r->audit_lost = false;
@@ -747,10 +752,12 @@ static int json_request(struct dbp_params *p, const struct pl_req *r)
         json_kv(p, "bill_currency", r->bill_cur) != 0 ||
         json_ki(p, "bill_amount", r->bill_amount) != 0 || json_kv(p, "channel", r->channel) != 0 ||
         dbp_buf_printf(p, ",\"partial_ok\":false") != 0 ||
-        json_kv(p, "pin_result", r->cr.pin) != 0 || json_kv(p, "cvv_result", r->cr.cvv) != 0 ||
-        json_kv(p, "cvv2_result", r->cr.cvv2) != 0 || json_kv(p, "arqc_result", r->cr.arqc) != 0 ||
-        json_ki(p, "atc", r->cr.atc) != 0 || json_kv(p, "orig_mti", r->orig_mti) != 0 ||
-        json_kv(p, "orig_stan", r->orig_stan) != 0 ||
+        json_kv(p, "pin_result", r->cr.pin) != 0 ||
+        json_kv(p, "pin_pvv", r->cr.pin_cand.pvv) != 0 ||
+        json_kv(p, "pin_offset", r->cr.pin_cand.offset) != 0 ||
+        json_kv(p, "cvv_result", r->cr.cvv) != 0 || json_kv(p, "cvv2_result", r->cr.cvv2) != 0 ||
+        json_kv(p, "arqc_result", r->cr.arqc) != 0 || json_ki(p, "atc", r->cr.atc) != 0 ||
+        json_kv(p, "orig_mti", r->orig_mti) != 0 || json_kv(p, "orig_stan", r->orig_stan) != 0 ||
         json_kv(p, "orig_xmit_at", r->orig_xmit) != 0 ||
         json_kv(p, "orig_acquirer_id", r->orig_acq) != 0 ||
         json_ki(p, "replacement_amount", r->replacement) != 0 ||
@@ -1383,26 +1390,41 @@ static void tick_cb(evutil_socket_t fd, short ev, void *arg)
  * The crypto checks' seam: fill PIN/CVV/CVV2/ARQC results before the
  * database step, with the key set in force (one reference for the checks).
  * CVV2 and track-2 CVV/iCVV are checked (daemon/cardchk.c), the ARQC in
- * field 55 (daemon/emvchk.c); PIN is not wired yet and stays "absent" (not
- * checked; nothing is faked).
+ * field 55 (daemon/emvchk.c); a PIN block (field 52) becomes candidates for
+ * the database (daemon/pinchk.c) under the ZPK of the listener the link was
+ * accepted on.  Returns the PIN result: PINCHK_MALFORMED and
+ * PINCHK_UNAVAILABLE are answered here.
  */
-static void pl_crypto_checks(struct pipeline *pl, struct pl_req *r, const struct iso_msg *m,
-                             struct pl_crypto *out)
+static enum pinchk_result pl_crypto_checks(struct pipeline *pl, struct pl_req *r,
+                                           const struct iso_msg *m, struct pl_crypto *out)
 {
     struct keyset *ks = keyset_holder_get(&pl->keys);
     const struct cg_config *cfg = server_config(pl->srv);
+    const struct pinchk_keys pk = {
+        .zpk = r->link->lsn->conf.zpk,
+        .pvk = cfg->keys_pvk,
+        .pvki = cfg->pvki,
+        .dectab = cfg->pin_dectab,
+    };
 
     out->pin = out->cvv = out->cvv2 = out->arqc = "absent";
     out->atc = -1;
-    /* advices and reversals repeat the original's cryptogram and ATC: not a new ARQC */
-    if (strcmp(r->kind, "reversal") != 0 && strcmp(r->kind, "standin") != 0 &&
-        strcmp(r->kind, "completion") != 0)
+    /* advices and reversals report what happened (and repeat the original's
+     * cryptogram and ATC): no new ARQC, and a PIN there is not asked about */
+    bool asked = strcmp(r->kind, "standin") != 0 && strcmp(r->kind, "completion") != 0 &&
+                 strcmp(r->kind, "reversal") != 0;
+    if (asked)
         out->arqc = emvchk_arqc(ks, cfg, m, r->pan, &r->emv, &out->atc);
+    enum pinchk_result pr =
+        asked ? pinchk_candidates(ks, &pk, m, r->pan, &out->pin_cand) : PINCHK_ABSENT;
+    if (pr == PINCHK_VERIFY)
+        out->pin = "verify";
     if (ks == NULL)
-        return;
+        return pr;
     out->cvv2 = cardchk_cvv2(ks, cfg->keys_cvk, m, r->pan, r->expiry);
     out->cvv = cardchk_cvv_track2(ks, cfg->keys_cvk, cfg->cvv_position, m);
     keyset_unref(ks);
+    return pr;
 }
 
 /* Copy the echoed fields of m into r; false when they do not fit. */
@@ -1528,7 +1550,6 @@ static int parse_request(struct pipeline *pl, struct pl_req *r, const struct iso
     vcopy(r->advice_code, sizeof(r->advice_code), iso_get(m, 39));
     if (strcmp(r->kind, "standin") != 0)
         r->advice_code[0] = '\0';
-    pl_crypto_checks(pl, r, m, &r->cr);
     return 0;
 }
 
@@ -1584,6 +1605,16 @@ static int dispatch_cb(void *arg, struct link *l, const struct link_frame *f)
             snprintf(rule, sizeof(rule), "format.field_%d", bad);
             answer_code(pl, r, "30", rule);
         }
+        return 0;
+    }
+    enum pinchk_result pr = pl_crypto_checks(pl, r, f->iso, &r->cr);
+    if (pr == PINCHK_MALFORMED || pr == PINCHK_UNAVAILABLE) {
+        bool malformed = pr == PINCHK_MALFORMED;
+        log_info_p(l->prefix, "%s stan %s: PIN %s: answered %s", r->mti, r->stan,
+                   malformed ? "block malformed" : "not verifiable (no zpk or pvk)",
+                   malformed ? "55" : "96");
+        answer_code(pl, r, malformed ? "55" : "96",
+                    malformed ? "pin.malformed" : "pin.unavailable");
         return 0;
     }
     if (!submit(pl, r, STMT_AUTH)) {
@@ -1744,19 +1775,51 @@ fail:
 }
 
 /*
- * Lifecycle events: after a configuration reload (SIGHUP) the key store is
- * loaded again and swapped in whole; when it cannot be loaded the old keys
- * keep serving.
+ * A reload's configuration, before the server swaps it in: its key store is
+ * loaded and every key name it uses checked (cardchk_keys_open); a store
+ * that cannot be loaded or lacks a named key refuses the whole reload, so
+ * the old configuration and keys keep serving together.  The loaded set
+ * waits in reload_keys for the "reloaded" event.
+ */
+static int reload_check_cb(void *arg, const struct cg_config *nc)
+{
+    struct pipeline *pl = arg;
+    char err[600];
+    struct keyset *ks = NULL;
+
+    keyset_unref(pl->reload_keys);
+    pl->reload_keys = NULL;
+    if (cardchk_keys_open(nc, &ks, err, sizeof(err)) < 0) {
+        log_warnx("keys: %s", err);
+        return -1;
+    }
+    pl->reload_keys = ks;
+    return 0;
+}
+
+/*
+ * Lifecycle events: after a configuration reload (SIGHUP) the key store
+ * reload_check loaded is swapped in whole; a refused reload drops it.
  */
 static void event_cb(void *arg, const char *who, const char *event, const char *detail)
 {
     struct pipeline *pl = arg;
     (void)detail;
-    if (strcmp(who, "server") != 0 || strcmp(event, "reloaded") != 0)
+    if (strcmp(who, "server") != 0)
+        return;
+    if (strcmp(event, "reloaded") == 0 && pl->reload_keys != NULL) {
+        struct keyset *ks = pl->reload_keys;
+        pl->reload_keys = NULL;
+        log_info("keys: %zu key%s loaded from %s", ks->n, ks->n == 1 ? "" : "s",
+                 server_config(pl->srv)->keys_file);
+        keyset_holder_swap(&pl->keys, ks);
+    } else if (strcmp(event, "reload-refused") == 0) {
+        keyset_unref(pl->reload_keys);
+        pl->reload_keys = NULL;
+    }
+    if (strcmp(event, "reloaded") != 0)
         return;
     const struct cg_config *cfg = server_config(pl->srv);
-    if (cardchk_keys_load(&pl->keys, cfg) < 0)
-        log_warnx("keys: reload refused; the old keys keep serving");
     if (cfg->standin_approve && pl->sj == NULL)
         log_warnx("[standin] mode = approve takes effect at the next start (no journal open):"
                   " stand-in answers stay %s",
@@ -1764,6 +1827,47 @@ static void event_cb(void *arg, const char *who, const char *event, const char *
     else if (cfg->standin_approve && strcmp(sj_path(pl->sj), cfg->standin_journal) != 0)
         log_warnx("[standin] journal: a new path takes effect at the next start; %s stays in use",
                   sj_path(pl->sj));
+}
+
+/*
+ * 0800 key change on l (daemon/keychg.h): the new ZPK of the link's
+ * listener, accepted only when it decrypts under the ZMK and its KCV
+ * matches, is saved to the key store and swapped in (every link naming the
+ * key uses it from the next request; requests in flight finish with the old
+ * set, which is wiped with its last reference).  The change is audited with
+ * the key's name and new KCV, a refusal with its response code.
+ */
+static const char *key_change_cb(void *arg, struct link *l, const struct link_frame *f)
+{
+    struct pipeline *pl = arg;
+    const struct cg_listener_conf *lc = &l->lsn->conf;
+    struct keyset *ks = keyset_holder_get(&pl->keys), *ns = NULL;
+    char kcv[7], err[256];
+    const char *rc = keychg_decide(ks, lc->zpk, lc->zmk, f->iso, &ns, kcv, err, sizeof(err));
+    unsigned version = 0;
+
+    keyset_unref(ks);
+    if (strcmp(rc, "00") == 0) {
+        version = keyset_find(ns, lc->zpk)->version;
+        if (keychg_commit(&pl->keys, server_config(pl->srv), ns, err, sizeof(err)) != 0)
+            rc = "96";
+    }
+    if (strcmp(rc, "00") == 0) {
+        log_info_p(l->prefix, "key change: zpk %s is now version %u, KCV %s", lc->zpk, version,
+                   kcv);
+        if (pl->audit != NULL && audit_key_change(pl->audit, lc->zpk, kcv) != 0)
+            log_warnx_p(l->prefix, "audit: key change record not written");
+    } else {
+        log_warnx_p(l->prefix, "key change of zpk %s refused: %s; answered %s, the old key stays",
+                    lc->zpk[0] ? lc->zpk : "-", err, rc);
+        char detail[160];
+        snprintf(detail, sizeof(detail), "zpk %s refused %s", lc->zpk[0] ? lc->zpk : "-", rc);
+        if (pl->audit != NULL && audit_operator(pl->audit, l->prefix, "key_change", detail) != 0)
+            log_warnx_p(l->prefix, "audit: key change record not written");
+    }
+    if (pl->audit != NULL && audit_flush(pl->audit) != 0)
+        log_warnx_p(l->prefix, "audit: key change record not flushed");
+    return rc;
 }
 
 /* server_hooks.db_up: READY=1 waits for it (see server_start). */
@@ -1786,6 +1890,8 @@ void pipeline_hooks(struct pipeline *pl, struct server_hooks *out)
     out->event = event_cb;
     out->db_up = pipeline_db_up_cb;
     out->keys = pipeline_keys_cb;
+    out->key_change = key_change_cb;
+    out->reload_check = reload_check_cb;
     out->arg = pl;
 }
 
@@ -1819,6 +1925,7 @@ void pipeline_free(struct pipeline *pl)
             log_warnx("audit: final records not written");
     }
     OPENSSL_cleanse(pl->pan_key, sizeof(pl->pan_key));
+    keyset_unref(pl->reload_keys);
     keyset_holder_destroy(&pl->keys);
     OPENSSL_cleanse(pl->slots, sizeof(*pl->slots) * pl->nslots);
     free(pl->slots);

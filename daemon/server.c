@@ -663,6 +663,10 @@ int server_reload(struct server *s)
         log_warnx("reload refused: %s; the old configuration keeps serving", err.msg);
         goto refused;
     }
+    if (s->hooks.reload_check != NULL && s->hooks.reload_check(s->hooks.arg, nc) != 0) {
+        log_warnx("reload refused (see above); the old configuration keeps serving");
+        goto refused;
+    }
     if (apply(s, nc) != 0) {
         log_warnx("reload refused: listeners could not be set up (see above); the old "
                   "configuration keeps serving");

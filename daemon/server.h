@@ -68,6 +68,17 @@ struct server_hooks {
     bool (*db_up)(void *arg);  /* NULL: no database to wait for before READY=1 */
     /* a reference to the working keys (keyset_unref it), NULL when none (link MACs) */
     struct keyset *(*keys)(void *arg);
+    /*
+     * 0800 key change (field 70 101/161) on l: the 0810 response code.
+     * NULL: answered 12 (not supported).
+     */
+    const char *(*key_change)(void *arg, struct link *l, const struct link_frame *f);
+    /*
+     * A reload's new configuration, before anything is swapped: return -1
+     * (reason logged) to refuse it, e.g. a key name the key store lacks.
+     * NULL: no check.
+     */
+    int (*reload_check)(void *arg, const struct cg_config *nc);
     void *arg;
 };
 

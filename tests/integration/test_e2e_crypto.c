@@ -21,7 +21,6 @@
 #include <cmocka.h>
 
 #include "common/util.h"
-#include "tests/lib/capture.h"
 #include "tests/lib/cgdtest.h"
 #include "tests/lib/e2etest.h"
 #include "tests/lib/pgtest.h"

@@ -3,6 +3,7 @@
  */
 #include "tests/lib/cgdtest.h"
 
+#include "common/util.h"
 #include "iso8583/iso8583.h"
 #include "tests/lib/pgtest.h"
 
@@ -391,6 +392,14 @@ long cgd_buildv(uint8_t *out, size_t cap, const char *mti, const char *const *kv
     for (size_t i = 0; kvs[i] != NULL; i++) {
         int n = atoi(kvs[i]);
         const char *v = strchr(kvs[i], '=');
+        const char *h = v == NULL ? strchr(kvs[i], '#') : NULL;
+        if (h != NULL) { /* "N#HEX": a binary field's bytes */
+            uint8_t bin[128];
+            long bl = util_hex_decode(h + 1, bin, sizeof(bin));
+            if (bl < 0 || iso_set_copy(&m, n, bin, (size_t)bl) != 0)
+                return -1;
+            continue;
+        }
         if (v == NULL || iso_set_copy(&m, n, v + 1, strlen(v + 1)) != 0)
             return -1;
     }

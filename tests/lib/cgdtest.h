@@ -77,7 +77,8 @@ long cgd_recv_frame(int fd, uint8_t *buf, size_t cap);
 /* Wait up to ms for the peer to close fd (EOF or reset); true if it did. */
 bool cgd_wait_closed(int fd, int ms);
 /*
- * Encode an ascii87 message: mti and "N=value" pairs, ended by CGD_END (a
+ * Encode an ascii87 message: mti and "N=value" pairs ("N#HEX" for a
+ * binary field such as the PIN block 52), ended by CGD_END (a
  * typed NULL: a plain NULL is not portable through varargs).
  * Returns the length or -1.
  */

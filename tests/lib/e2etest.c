@@ -1,5 +1,6 @@
 /*
- * e2etest.c - shared end-to-end test helpers (see e2etest.h).
+ * e2etest.c - shared end-to-end test helpers (see e2etest.h).  The
+ * clear-text search itself is tests/lib/cleartext.c's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,28 +11,15 @@
 
 #include "tests/lib/e2etest.h"
 
-#include "common/util.h"
-#include "tests/lib/capture.h"
+#include "tests/lib/cleartext.h"
 #include "tests/lib/runprog.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 int e2e_ctl(const char *args, char *out, size_t cap)
 {
-    static char o[1 << 16], e[4096];
-    int rc = runprog("cardgatectl", args, o, sizeof(o), e, sizeof(e));
-    if (rc != 0)
-        fprintf(stderr, "cardgatectl %s: %s%s\n", args, o, e);
-    if (out != NULL) {
-        size_t n = strcspn(o, "\n");
-        if (n >= cap)
-            n = cap - 1;
-        memcpy(out, o, n);
-        out[n] = '\0';
-    }
-    return rc;
+    return runprog_line("cardgatectl", args, out, cap);
 }
 
 const struct sim_card *e2e_card(const struct sim_cards *cards, const char *want)
@@ -45,44 +33,33 @@ const struct sim_card *e2e_card(const struct sim_cards *cards, const char *want)
 void e2e_absent(const char *hay, const char *where, const struct e2e_secret *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (s[i].text[0] != '\0' && strstr(hay, s[i].text) != NULL)
-            fail_msg("%s found in clear in %s", s[i].what, where);
+        if (s[i].text[0] != '\0')
+            cleartext_absent(hay, strlen(hay), s[i].text, where, s[i].what);
 }
 
-/* The secrets plus the cards' PANs and the master key's hex. */
-static void search(const char *hay, const char *where, const struct sim_cards *cards,
-                   const char *mk, const struct e2e_secret *s, size_t n)
+struct search_arg {
+    const struct sim_cards *cards;
+    const struct e2e_secret *s;
+    size_t n;
+};
+
+/* The secrets plus the cards' PANs (cleartext_check adds the master key). */
+static void search(const char *hay, size_t len, const char *where, void *arg)
 {
-    for (size_t i = 0; i < cards->n; i++)
-        e2e_absent(hay, where, &(struct e2e_secret){cards->v[i].pan, "a test PAN"}, 1);
-    if (mk[0] != '\0')
-        e2e_absent(hay, where, &(struct e2e_secret){mk, "the master key"}, 1);
-    e2e_absent(hay, where, s, n);
+    const struct search_arg *a = arg;
+    for (size_t i = 0; i < a->cards->n; i++)
+        cleartext_absent(hay, len, a->cards->v[i].pan, where, "a test PAN");
+    for (size_t i = 0; i < a->n; i++)
+        if (a->s[i].text[0] != '\0')
+            cleartext_absent(hay, len, a->s[i].text, where, a->s[i].what);
 }
 
 void e2e_no_clear_text(const struct cgd *d, const char *conninfo, const struct sim_cards *cards,
                        const char *master, const struct e2e_secret *s, size_t n)
 {
-    static char out[4 << 20], err[4096];
-    char args[600], cmd[1200], mk[80] = "";
-    size_t len;
+    char audit[600];
+    struct search_arg a = {cards, s, n};
 
-    char *m = master != NULL ? util_read_file(master, 4096, &len) : NULL;
-    if (m != NULL) {
-        snprintf(mk, sizeof(mk), "%.64s", m);
-        free(m);
-    }
-    char *log = util_read_file(d->log, 64 << 20, &len);
-    assert_non_null(log);
-    search(log, "the daemon log", cards, mk, s, n);
-    free(log);
-    snprintf(args, sizeof(args), "audit dump --dir %s/audit --json", d->dir);
-    assert_int_equal(runprog("cardgatectl", args, out, sizeof(out), err, sizeof(err)), 0);
-    assert_true(strlen(out) > 100);
-    search(out, "the audit log", cards, mk, s, n);
-    snprintf(cmd, sizeof(cmd), "/usr/lib/postgresql/15/bin/pg_dump --data-only -d '%s' 2>&1",
-             conninfo);
-    assert_int_equal(test_capture(cmd, out, sizeof(out)), 0);
-    assert_non_null(strstr(out, "COPY "));
-    search(out, "the database (pg_dump)", cards, mk, s, n);
+    snprintf(audit, sizeof(audit), "%s/audit", d->dir);
+    cleartext_check(d->log, audit, conninfo, master, search, &a);
 }

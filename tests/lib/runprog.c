@@ -34,3 +34,19 @@ int runprog(const char *prog, const char *args, char *out, size_t outcap, char *
     unlink(errfile);
     return rc;
 }
+
+int runprog_line(const char *prog, const char *args, char *out, size_t cap)
+{
+    static char o[1 << 16], e[4096];
+    int rc = runprog(prog, args, o, sizeof(o), e, sizeof(e));
+    if (rc != 0)
+        fprintf(stderr, "%s %s: %s%s\n", prog, args, o, e);
+    if (out != NULL) {
+        size_t n = strcspn(o, "\n");
+        if (n >= cap)
+            n = cap - 1;
+        memcpy(out, o, n);
+        out[n] = '\0';
+    }
+    return rc;
+}

@@ -15,4 +15,11 @@
  */
 int runprog(const char *prog, const char *args, char *out, size_t outcap, char *err, size_t errcap);
 
+/*
+ * runprog with the first line of stdout into out[cap] (out may be NULL);
+ * when the exit status is not 0 the command's output goes to stderr.
+ * Returns the exit status.
+ */
+int runprog_line(const char *prog, const char *args, char *out, size_t cap);
+
 #endif

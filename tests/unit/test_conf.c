@@ -139,6 +139,12 @@ static void test_full_values(void **state)
     assert_string_equal(cfg->master_key_credential, "cardgate-master");
     assert_string_equal(cfg->keys_cvk, "issuer-cvk");
     assert_int_equal(cfg->cvv_position, 3);
+    assert_string_equal(cfg->keys_pvk, "issuer-pvk");
+    assert_int_equal(cfg->pvki, 2);
+    assert_string_equal(cfg->pin_dectab, "9876543210123456");
+    assert_string_equal(cfg->listeners[0].zpk, "visa-zpk");
+    assert_string_equal(cfg->listeners[0].zmk, "visa-zmk");
+    assert_string_equal(cfg->listeners[1].zpk, "");
     free(cfg);
 }
 

@@ -14,6 +14,7 @@
 #include "common/util.h"
 #include "crypto/cvv.h"
 #include "crypto/keystore.h"
+#include "daemon/pinchk.h"
 #include "tools/ctl/ctl.h"
 #include "tools/ctl/ctl_out.h"
 
@@ -77,30 +78,36 @@ int ctl_pan_key_load(const char *path, uint8_t key[CTL_PAN_KEY_BYTES])
     return 0;
 }
 
-int ctl_cvk_load(uint8_t key[KS_KEY_MAX], size_t *len)
+/*
+ * The key-store entry named by $env (type, usage) from $CARDGATE_KEYSTORE
+ * under $CARDGATE_MASTER_KEY; what: "CVK", "PVK" for messages.  As
+ * ctl_cvk_load.
+ */
+static int named_key_load(const char *env, const char *what, enum ks_type type, enum ks_usage usage,
+                          uint8_t key[KS_KEY_MAX], size_t *len)
 {
-    const char *name = getenv("CARDGATE_CVK"), *store = getenv("CARDGATE_KEYSTORE");
+    const char *name = getenv(env), *store = getenv("CARDGATE_KEYSTORE");
     uint8_t mk[KS_MASTER_LEN];
     char err[300];
 
     if (name == NULL || name[0] == '\0')
         return 1;
     if (store == NULL || store[0] == '\0') {
-        fprintf(stderr, "cardgatectl: CARDGATE_CVK needs CARDGATE_KEYSTORE\n");
+        fprintf(stderr, "cardgatectl: %s needs CARDGATE_KEYSTORE\n", env);
         return -1;
     }
     if (crypto_init(err, sizeof(err)) != 0 ||
         ks_master_load(getenv("CARDGATE_MASTER_KEY"), mk, err, sizeof(err)) != 0) {
         OPENSSL_cleanse(mk, sizeof(mk));
-        fprintf(stderr, "cardgatectl: CVK: %s\n", err);
+        fprintf(stderr, "cardgatectl: %s: %s\n", what, err);
         return -1;
     }
     struct keyset *ks = keyset_load(store, mk, err, sizeof(err));
     OPENSSL_cleanse(mk, sizeof(mk));
     const struct ks_key *k =
-        ks != NULL ? keyset_get(ks, name, KS_CVK, KS_U_CVV, err, sizeof(err)) : NULL;
+        ks != NULL ? keyset_get(ks, name, type, usage, err, sizeof(err)) : NULL;
     if (k == NULL) {
-        fprintf(stderr, "cardgatectl: CVK %s: %s\n", name, err);
+        fprintf(stderr, "cardgatectl: %s %s: %s\n", what, name, err);
         keyset_unref(ks);
         return -1;
     }
@@ -108,6 +115,16 @@ int ctl_cvk_load(uint8_t key[KS_KEY_MAX], size_t *len)
     *len = k->len;
     keyset_unref(ks);
     return 0;
+}
+
+int ctl_cvk_load(uint8_t key[KS_KEY_MAX], size_t *len)
+{
+    return named_key_load("CARDGATE_CVK", "CVK", KS_CVK, KS_U_CVV, key, len);
+}
+
+int ctl_pvk_load(uint8_t key[KS_KEY_MAX], size_t *len)
+{
+    return named_key_load("CARDGATE_PVK", "PVK", KS_PVK, KS_U_PIN_VERIFY, key, len);
 }
 
 /* n uniformly random decimal digits into out (no terminator). */
@@ -165,24 +182,47 @@ int ctl_card_issue(PGconn *c, const uint8_t key[CTL_PAN_KEY_BYTES],
             fprintf(stderr, "cardgatectl card issue: cannot compute the CVV2 under the CVK\n");
             return -1;
         }
+        struct pinchk_cand pc;
+        memset(&pc, 0, sizeof(pc));
+        out->pin[0] = '\0';
+        if (spec->pvk != NULL) {
+            if (spec->pin != NULL) {
+                snprintf(out->pin, sizeof(out->pin), "%s", spec->pin);
+            } else if (random_digits(out->pin, 4) != 0) {
+                fprintf(stderr, "cardgatectl card issue: no randomness\n");
+                return -1;
+            } else {
+                out->pin[4] = '\0';
+            }
+        }
+        if (out->pin[0] != '\0' && pinchk_from_pin(spec->pvk, spec->pvk_len, spec->pvki,
+                                                   spec->dectab, out->pan, out->pin, &pc) != 0) {
+            fprintf(stderr, "cardgatectl card issue: cannot compute the PVV and offset of --pin "
+                            "(4..12 digits) under the PVK\n");
+            return -1;
+        }
+        const char *pvv = out->pin[0] != '\0' ? pc.pvv : spec->pvv;
+        const char *offset = out->pin[0] != '\0' ? pc.offset : spec->pin_offset;
         if (pan_hash_hex(key, CTL_PAN_KEY_BYTES, out->pan, panlen, hash) != 0) {
             fprintf(stderr, "cardgatectl card issue: cannot hash the PAN\n");
             return -1;
         }
         memcpy(last4, out->pan + panlen - 4, 4);
         last4[4] = '\0';
-        const char *p[9] = {spec->account, spec->cardholder, hash,         spec->bin, last4,
-                            out->expiry,   spec->form,       spec->status, standin};
+        const char *p[11] = {spec->account, spec->cardholder, hash,         spec->bin, last4,
+                             out->expiry,   spec->form,       spec->status, standin,   pvv,
+                             offset};
         PGresult *r = PQexecParams(
             c,
             "INSERT INTO cards (account_id, cardholder_id, pan_hash, bin, last4, expiry, form,"
-            " status, standin_limit)"
-            " SELECT a.id, $2, $3, $4, $5, $6, $7, $8, $9 FROM accounts a"
+            " status, standin_limit, pvv, pin_offset)"
+            " SELECT a.id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM accounts a"
             " WHERE a.id = $1 AND a.kind = 'wallet'"
             "   AND ($2::bigint IS NULL OR EXISTS (SELECT 1 FROM cardholders h"
             "        WHERE h.id = $2 AND h.company_id = a.company_id))"
             " ON CONFLICT (pan_hash) DO NOTHING RETURNING id",
-            9, NULL, p, NULL, NULL, 0);
+            11, NULL, p, NULL, NULL, 0);
+        OPENSSL_cleanse(&pc, sizeof(pc));
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
             fprintf(stderr, "cardgatectl card issue: %s\n", msg ? msg : PQerrorMessage(c));
@@ -232,6 +272,7 @@ static int card_issue(const struct ctl_args *a)
         .form = a->form ? a->form : "virtual",
         .status = a->inactive ? "inactive" : "active",
         .expiry_years = 3,
+        .pvki = 1,
     };
     int64_t v;
 
@@ -258,23 +299,64 @@ static int card_issue(const struct ctl_args *a)
         fprintf(stderr, "cardgatectl card issue: --standin-limit must be >= 0 minor units\n");
         return 1;
     }
-    if (ctl_pan_key_load(a->pan_key_file, key) != 0)
+    if (a->pvki != NULL) {
+        if (!ctl_parse_nonneg(a->pvki, &v) || v > 9) {
+            fprintf(stderr, "cardgatectl card issue: --pvki must be 0..9\n");
+            return 1;
+        }
+        spec.pvki = (unsigned)v;
+    }
+    if (a->pvv != NULL && (strlen(a->pvv) != 4 || strspn(a->pvv, "0123456789") != 4)) {
+        fprintf(stderr, "cardgatectl card issue: --pvv must be 4 digits\n");
         return 1;
+    }
+    size_t ol = a->pin_offset != NULL ? strlen(a->pin_offset) : 0;
+    if (a->pin_offset != NULL && (ol < 4 || ol > 12 || strspn(a->pin_offset, "0123456789") != ol)) {
+        fprintf(stderr, "cardgatectl card issue: --pin-offset must be 4..12 digits\n");
+        return 1;
+    }
+    if (a->pin != NULL && (a->pvv != NULL || a->pin_offset != NULL)) {
+        fprintf(stderr, "cardgatectl card issue: --pin computes --pvv and --pin-offset; give "
+                        "one or the other\n");
+        return 1;
+    }
+    spec.pvv = a->pvv;
+    spec.pin_offset = a->pin_offset;
+    spec.pin = a->pin;
+    spec.dectab = getenv("CARDGATE_PIN_DECTAB");
+    uint8_t pvk[KS_KEY_MAX];
+    if (a->pin != NULL) {
+        int pvkrc = ctl_pvk_load(pvk, &spec.pvk_len);
+        if (pvkrc != 0) {
+            if (pvkrc > 0)
+                fprintf(stderr, "cardgatectl card issue: --pin needs the PVK: $CARDGATE_PVK "
+                                "(with $CARDGATE_KEYSTORE, $CARDGATE_MASTER_KEY)\n");
+            return 1;
+        }
+        spec.pvk = pvk;
+    }
+    if (ctl_pan_key_load(a->pan_key_file, key) != 0) {
+        OPENSSL_cleanse(pvk, sizeof(pvk));
+        return 1;
+    }
     uint8_t cvk[KS_KEY_MAX];
     int cvkrc = ctl_cvk_load(cvk, &spec.cvk_len);
     if (cvkrc < 0) {
         OPENSSL_cleanse(key, sizeof(key));
+        OPENSSL_cleanse(pvk, sizeof(pvk));
         return 1;
     }
     spec.cvk = cvkrc == 0 ? cvk : NULL;
     PGconn *c = ctl_begin(a->db);
     if (c == NULL) {
         OPENSSL_cleanse(key, sizeof(key));
+        OPENSSL_cleanse(pvk, sizeof(pvk));
         OPENSSL_cleanse(cvk, sizeof(cvk));
         return 1;
     }
     int rc = ctl_card_issue(c, key, &spec, &card);
     OPENSSL_cleanse(key, sizeof(key));
+    OPENSSL_cleanse(pvk, sizeof(pvk));
     OPENSSL_cleanse(cvk, sizeof(cvk));
     if (rc != 0) {
         ctl_rollback_close(c);
@@ -364,11 +446,16 @@ static void usage(FILE *out)
             "usage: cardgatectl card issue --account ID [--cardholder ID] [--bin BIN]\n"
             "              [--form virtual|physical] [--expiry-years N] [--standin-limit MINOR]\n"
             "              [--inactive] [--pan-key-file FILE]\n"
+            "              [--pin PIN [--pvki N] | [--pvv DDDD] [--pin-offset DIGITS]]\n"
             "       cardgatectl card freeze|unfreeze|activate|block|close|lost|stolen --card ID\n"
             "       cardgatectl card show --card ID\n"
             "  The PAN-hash key: --pan-key-file or $CARDGATE_PAN_KEY_FILE (64 hex characters).\n"
             "  CVV2: computed under the key store's CVK named by $CARDGATE_CVK (with\n"
             "  $CARDGATE_KEYSTORE, $CARDGATE_MASTER_KEY), else random.\n"
+            "  PIN: --pin stores the PVV (--pvki, default 1) and IBM 3624 offset of PIN\n"
+            "  under the PVK named by $CARDGATE_PVK (decimalization table\n"
+            "  $CARDGATE_PIN_DECTAB, else the default), as cardgated computes them;\n"
+            "  --pvv/--pin-offset store given values.  The PIN is never stored.\n"
             "  Common options: --db CONNINFO (else the PG* environment), --json.\n");
 }
 

@@ -31,6 +31,9 @@ int ctl_pan_key_load(const char *path, uint8_t key[CTL_PAN_KEY_BYTES])
  */
 int ctl_cvk_load(uint8_t key[KS_KEY_MAX], size_t *len) __attribute__((warn_unused_result));
 
+/* The PVK named by $CARDGATE_PVK (type pvk, usage pin-verify), as ctl_cvk_load. */
+int ctl_pvk_load(uint8_t key[KS_KEY_MAX], size_t *len) __attribute__((warn_unused_result));
+
 struct ctl_card_spec {
     const char *account, *cardholder; /* ids as text; cardholder may be NULL */
     const char *bin;                  /* 6..8 digits */
@@ -40,6 +43,13 @@ struct ctl_card_spec {
     int64_t standin_limit;
     const uint8_t *cvk; /* CVV2 = CVV with service code 000 under it; NULL: random */
     size_t cvk_len;
+    /* PIN reference: the PVV/offset of pin under pvk (pinchk_from_pin), or given */
+    const char *pin;    /* NULL: none, or a random 4-digit one when pvk is set */
+    const uint8_t *pvk; /* with pin */
+    size_t pvk_len;
+    unsigned pvki;                /* 0..9 */
+    const char *dectab;           /* NULL: the default table */
+    const char *pvv, *pin_offset; /* stored as given when pin is NULL (NULL: none) */
 };
 
 struct ctl_issued_card {
@@ -47,6 +57,7 @@ struct ctl_issued_card {
     char pan[PAN_MAX_LEN + 1];
     char expiry[5]; /* YYMM */
     char cvv2[4];
+    char pin[13]; /* the PIN whose PVV/offset were stored ("" none) */
 };
 
 /*

@@ -117,6 +117,8 @@ static int write_cards(const char *path, const struct ctl_issued_card *cards, si
                 cards[i].cvv2, demo_cards[i].status, demo_cards[i].expect);
         if (demo_cards[i].amount > 0)
             fprintf(f, ",\"amount\":%lld", demo_cards[i].amount);
+        if (cards[i].pin[0] != '\0')
+            fprintf(f, ",\"pin\":\"%s\"", cards[i].pin);
         fprintf(f, "}%s\n", i + 1 < n ? "," : "");
     }
     fprintf(f, "]}\n");
@@ -137,6 +139,14 @@ static int demo_seed(const struct ctl_args *a)
     int cvkrc = ctl_cvk_load(cvk, &cvk_len); /* $CARDGATE_CVK: CVV2s under the CVK */
     if (cvkrc < 0) {
         OPENSSL_cleanse(key, sizeof(key));
+        return 1;
+    }
+    uint8_t pvk[KS_KEY_MAX];
+    size_t pvk_len = 0;
+    int pvkrc = ctl_pvk_load(pvk, &pvk_len); /* $CARDGATE_PVK: a random PIN per card */
+    if (pvkrc < 0) {
+        OPENSSL_cleanse(key, sizeof(key));
+        OPENSSL_cleanse(cvk, sizeof(cvk));
         return 1;
     }
     PGconn *c = ctl_begin(a->db);
@@ -160,6 +170,10 @@ static int demo_seed(const struct ctl_args *a)
             .standin_limit = 5000,
             .cvk = cvkrc == 0 ? cvk : NULL,
             .cvk_len = cvk_len,
+            .pvk = pvkrc == 0 ? pvk : NULL,
+            .pvk_len = pvk_len,
+            .pvki = 1,
+            .dectab = getenv("CARDGATE_PIN_DECTAB"),
         };
         char id[24];
         if (ctl_card_issue(c, key, &spec, &cards[i]) != 0) {
@@ -197,6 +211,7 @@ static int demo_seed(const struct ctl_args *a)
 out:
     OPENSSL_cleanse(key, sizeof(key));
     OPENSSL_cleanse(cvk, sizeof(cvk));
+    OPENSSL_cleanse(pvk, sizeof(pvk));
     OPENSSL_cleanse(cards, sizeof(cards));
     return rc;
 }

@@ -189,6 +189,10 @@ enum {
     O_SHADOW,
     O_INACTIVE,
     O_CLEAR,
+    O_PIN,
+    O_PVV,
+    O_PINOFF,
+    O_PVKI,
     O_SETTING
 };
 
@@ -261,6 +265,10 @@ int ctl_parse_args(int argc, char **argv, struct ctl_args *a)
         {"note", O_NOTE},
         {"expiry-years", O_YEARS},
         {"clear", O_CLEAR},
+        {"pin", O_PIN},
+        {"pvv", O_PVV},
+        {"pin-offset", O_PINOFF},
+        {"pvki", O_PVKI},
     };
     struct option opts[UTIL_NELEM(base) + UTIL_NELEM(setting_opts) + 5];
     size_t n = 0;
@@ -358,6 +366,18 @@ int ctl_parse_args(int argc, char **argv, struct ctl_args *a)
             break;
         case O_SHADOW:
             a->shadow = true;
+            break;
+        case O_PIN:
+            a->pin = optarg;
+            break;
+        case O_PVV:
+            a->pvv = optarg;
+            break;
+        case O_PINOFF:
+            a->pin_offset = optarg;
+            break;
+        case O_PVKI:
+            a->pvki = optarg;
             break;
         case O_INACTIVE:
             a->inactive = true;

@@ -58,6 +58,7 @@ struct ctl_args {
     const char *db, *name, *currency, *company, *timezone, *account, *amount, *team;
     const char *cardholder, *card, *bin, *form, *standin_limit, *level, *id, *version;
     const char *rrn, *date, *limit, *out, *pan_key_file, *note, *expiry_years;
+    const char *pin, *pvv, *pin_offset, *pvki;
     bool json, shadow, inactive;
     int nsettings;
     struct {

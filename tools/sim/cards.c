@@ -87,6 +87,12 @@ static int card_from_json(const struct json *o, size_t idx, struct sim_card *c, 
         snprintf(err, errlen, "card %zu: missing or malformed \"expiry\" (YYMM)", idx);
         return -1;
     }
+    size_t pl;
+    if (member_text(o, "pin", c->pin, sizeof(c->pin)) != 0 ||
+        (c->pin[0] && ((pl = strlen(c->pin)) < 4 || !all_digits(c->pin, pl, pl)))) {
+        snprintf(err, errlen, "card %zu: malformed \"pin\" (4..12 digits)", idx);
+        return -1;
+    }
     if (member_text(o, "cvv2", c->cvv2, sizeof(c->cvv2)) != 0 ||
         (c->cvv2[0] && !all_digits(c->cvv2, 3, 3))) {
         snprintf(err, errlen, "card %zu: malformed \"cvv2\" (3 digits)", idx);

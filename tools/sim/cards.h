@@ -15,6 +15,7 @@ struct sim_card {
     char pan[20];     /* 12..19 digits */
     char expiry[5];   /* YYMM */
     char cvv2[4];     /* 3 digits, may be empty */
+    char pin[13];     /* optional PIN (4..12 digits) for the pin/wrong_pin steps */
     char label[48];   /* "label" or "kind" (what the card demonstrates) */
     char account[48]; /* "account"/"wallet"/"account_id", may be empty */
     char mcc[5];      /* optional merchant category to use with this card */

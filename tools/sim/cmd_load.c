@@ -18,7 +18,9 @@ static void load_usage(FILE *fp)
             "         [--cards FILE | --synth N [--accounts A]] [--hot] [--conns C] [--rate R] "
             "[--inflight K]\n"
             "         [--duration SECONDS] [--timeout SECONDS] [--mix purchase=85,reversal=5,...]\n"
-            "         [--amount MINOR] [--seed N] [--json]\n"
+            "         [--amount MINOR] [--seed N] [--json] [--zpk HEX]\n"
+            "  --mix pin=N: purchases with the card's \"pin\" (else 1234) as a format 0\n"
+            "  PIN block under --zpk (the link's TDES zone PIN key; test keys only).\n"
             "  --rate R > 0: open loop, R requests/s over all connections, latency from the\n"
             "  scheduled send time; --rate 0: closed loop with K in flight per connection.\n"
             "  --inflight K: closed loop K; open loop the cap of in-flight requests per\n"
@@ -40,27 +42,19 @@ static int parse_num(const char *s, double lo, double hi, double *out)
 int sim_load_main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"addr", required_argument, NULL, 'a'},
-        {"dialect", required_argument, NULL, 'd'},
-        {"framing", required_argument, NULL, 'f'},
-        {"header", required_argument, NULL, 'T'},
-        {"cards", required_argument, NULL, 'c'},
-        {"synth", required_argument, NULL, 's'},
-        {"accounts", required_argument, NULL, 'W'},
-        {"hot", no_argument, NULL, 'H'},
-        {"conns", required_argument, NULL, 'C'},
-        {"rate", required_argument, NULL, 'r'},
-        {"inflight", required_argument, NULL, 'k'},
-        {"duration", required_argument, NULL, 'D'},
-        {"timeout", required_argument, NULL, 't'},
-        {"mix", required_argument, NULL, 'm'},
-        {"amount", required_argument, NULL, 'A'},
-        {"seed", required_argument, NULL, 'S'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"addr", required_argument, NULL, 'a'},     {"dialect", required_argument, NULL, 'd'},
+        {"framing", required_argument, NULL, 'f'},  {"header", required_argument, NULL, 'T'},
+        {"cards", required_argument, NULL, 'c'},    {"synth", required_argument, NULL, 's'},
+        {"accounts", required_argument, NULL, 'W'}, {"hot", no_argument, NULL, 'H'},
+        {"conns", required_argument, NULL, 'C'},    {"rate", required_argument, NULL, 'r'},
+        {"inflight", required_argument, NULL, 'k'}, {"duration", required_argument, NULL, 'D'},
+        {"timeout", required_argument, NULL, 't'},  {"mix", required_argument, NULL, 'm'},
+        {"amount", required_argument, NULL, 'A'},   {"seed", required_argument, NULL, 'S'},
+        {"json", no_argument, NULL, 'j'},           {"zpk", required_argument, NULL, 'z'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     struct load_opts o;
+    static uint8_t zpk[24];
     load_opts_default(&o);
     const char *dialect = NULL, *framing = NULL, *header = NULL, *cards_path = NULL;
     double synth = 0, accounts = 0, v;
@@ -87,6 +81,13 @@ int sim_load_main(int argc, char **argv)
             break;
         case 'j':
             json = true;
+            break;
+        case 'z':
+            if (sim_parse_zpk(optarg, zpk, &o.zpk_len, err, sizeof(err)) != 0) {
+                fprintf(stderr, "cardgate-sim load: %s\n", err);
+                return 2;
+            }
+            o.zpk = zpk;
             break;
         case 'm':
             if (load_parse_mix(&o, optarg, err, sizeof(err)) != 0) {

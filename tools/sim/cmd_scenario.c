@@ -20,32 +20,30 @@ static void scen_usage(FILE *fp)
         "usage: cardgate-sim scenario --addr HOST:PORT --dialect NAME\n"
         "         [--framing len2|len4ascii|len2bcd] [--header none|tpdu] [--cards FILE] [--json]\n"
         "         [--timeout SECONDS] [--expect STEP=CODE]... [--mac x919|alg1|cmac --mak HEX]\n"
-        "         [--imk HEX]\n"
+        "         [--imk HEX] [--zpk HEX]\n"
         "  steps: signon echo purchase duplicate balance unknown_card expired frozen\n"
-        "         over_limit blocked_mcc insufficient wrong_cvv2 chip chip_forged reversal\n"
+        "         over_limit blocked_mcc insufficient wrong_cvv2 pin wrong_pin chip chip_forged\n"
+        "         reversal\n"
         "  --mac/--mak: MAC every request (field 64/128) and check every answer's MAC\n"
         "  --imk: the IMK-AC (32 hex) for the chip steps' ARQC (left out without it)\n"
+        "  --zpk: the link's TDES zone PIN key (test keys only): the pin steps send the\n"
+        "         ok card's \"pin\" as a format 0 block (field 52)\n"
         "  exit 0 when every answer matched the expected code, 1 otherwise\n");
 }
 
 int sim_scenario_main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"addr", required_argument, NULL, 'a'},
-        {"dialect", required_argument, NULL, 'd'},
-        {"framing", required_argument, NULL, 'f'},
-        {"header", required_argument, NULL, 'T'},
-        {"cards", required_argument, NULL, 'c'},
-        {"json", no_argument, NULL, 'j'},
-        {"timeout", required_argument, NULL, 't'},
-        {"expect", required_argument, NULL, 'e'},
-        {"mac", required_argument, NULL, 'M'},
-        {"mak", required_argument, NULL, 'K'},
-        {"imk", required_argument, NULL, 'I'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"addr", required_argument, NULL, 'a'},    {"dialect", required_argument, NULL, 'd'},
+        {"framing", required_argument, NULL, 'f'}, {"header", required_argument, NULL, 'T'},
+        {"cards", required_argument, NULL, 'c'},   {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'}, {"expect", required_argument, NULL, 'e'},
+        {"mac", required_argument, NULL, 'M'},     {"mak", required_argument, NULL, 'K'},
+        {"imk", required_argument, NULL, 'I'},     {"zpk", required_argument, NULL, 'z'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     struct scen_opts o;
+    static uint8_t zpk[24];
     memset(&o, 0, sizeof(o));
     o.timeout_ms = 5000;
     const char *dialect = NULL, *framing = NULL, *header = NULL, *cards_path = NULL;
@@ -99,6 +97,13 @@ int sim_scenario_main(int argc, char **argv)
             }
             o.have_imk = true;
             break;
+        case 'z':
+            if (sim_parse_zpk(optarg, zpk, &o.zpk_len, err, sizeof(err)) != 0) {
+                fprintf(stderr, "cardgate-sim scenario: %s\n", err);
+                return 2;
+            }
+            o.zpk = zpk;
+            break;
         case 'h':
             scen_usage(stdout);
             return 0;
@@ -133,6 +138,7 @@ int sim_scenario_main(int argc, char **argv)
     o.cards = &cards;
     int rc = scenario_run(&o, stdout);
     OPENSSL_cleanse(o.imk, sizeof(o.imk));
+    OPENSSL_cleanse(zpk, sizeof(zpk));
     sim_cards_free(&cards);
     sim_link_free(&link);
     return rc;

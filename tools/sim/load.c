@@ -71,6 +71,7 @@ struct loadgen {
     int64_t start, end, hard_end, last_event;
     bool stopping; /* the sending window is over */
     unsigned mix_total;
+    uint8_t pinblock[8]; /* the "pin" kind's field 52 (copied by sim_build) */
     uint64_t rng;
     struct event *sweep;
     /* per-second time strings, reused */
@@ -112,7 +113,8 @@ int load_parse_mix(struct load_opts *o, const char *spec, char *err, size_t errl
         int k = sim_kind_parse(it);
         if (k < 0 || k == SIM_K_SIGNON || k == SIM_K_ECHO) {
             snprintf(err, errlen,
-                     "mix: unknown kind '%s' (purchase, reversal, balance, refund, advice)", it);
+                     "mix: unknown kind '%s' (purchase, reversal, balance, refund, advice, pin)",
+                     it);
             return -1;
         }
         char *end;
@@ -254,6 +256,17 @@ static int send_one(struct lconn *c, int64_t t0, int64_t now)
     q->card = &g->o->cards->v[rnd(&g->rng) % g->o->cards->n];
     q->amount = q->kind == SIM_K_BALANCE ? 0 : g->o->amount;
     q->orig = NULL;
+    q->pinblock = NULL;
+    if (q->kind == SIM_K_PIN) {
+        if (sim_pin_block(g->o->zpk, g->o->zpk_len, q->card,
+                          q->card->pin[0] ? q->card->pin : "1234", g->pinblock) != 0) {
+            log_warnx("load: cannot build a PIN block");
+            g->r->errors++;
+            return -1;
+        }
+        q->pinblock = g->pinblock;
+        q->pinblock_len = 8;
+    }
     if (q->kind == SIM_K_REVERSAL) {
         q->orig = &c->last;
         q->amount = c->last.amount;
@@ -663,6 +676,11 @@ int load_run(const struct load_opts *o, struct load_result *r, char *err, size_t
     g->r = r;
     g->rng = o->seed ? o->seed : 1;
     g->tsec = (time_t)-1;
+    if (o->mix[SIM_K_PIN] > 0 && o->zpk == NULL) {
+        snprintf(err, errlen, "mix: pin needs --zpk (the link's zone PIN key)");
+        loadgen_free(g);
+        return -1;
+    }
     for (int i = 0; i < SIM_K_COUNT; i++)
         g->mix_total += o->mix[i];
     if (g->mix_total == 0) {

@@ -35,6 +35,8 @@ struct load_opts {
     int64_t timeout_us;        /* an answer later than this is a timeout */
     unsigned mix[SIM_K_COUNT]; /* weights of purchase, balance, refund, advice, reversal */
     int64_t amount;            /* minor units per purchase/refund */
+    const uint8_t *zpk;        /* --zpk: TDES key for the "pin" kind's blocks; NULL: none */
+    size_t zpk_len;
     uint64_t seed;
 };
 
@@ -64,7 +66,8 @@ struct load_result {
 /* Defaults: 1 connection, closed loop, 8 in flight, 10 s, 5 s timeout, the mix. */
 void load_opts_default(struct load_opts *o);
 /*
- * Parse "purchase=85,reversal=5,balance=5,refund=2,advice=3" into o->mix;
+ * Parse "purchase=85,reversal=5,balance=5,refund=2,advice=3" (and "pin=N":
+ * a purchase with the card's "pin", else 1234, as field 52 under o->zpk) into o->mix;
  * -1 with err on an unknown kind or a bad weight, or all weights zero.
  */
 int load_parse_mix(struct load_opts *o, const char *spec, char *err, size_t errlen)

@@ -5,6 +5,7 @@
 
 #include "common/util.h"
 #include "crypto/emv.h"
+#include "crypto/pin.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -23,7 +24,36 @@ static const struct {
     [SIM_K_REFUND] = {"refund", "0200", "200000"},
     [SIM_K_ADVICE] = {"advice", "0220", "000000"},
     [SIM_K_REVERSAL] = {"reversal", "0400", "000000"},
+    [SIM_K_PIN] = {"pin", "0200", "000000"},
 };
+
+int sim_pin_block(const uint8_t *zpk, size_t zpk_len, const struct sim_card *c, const char *pin,
+                  uint8_t out[8])
+{
+    uint8_t blk[16];
+    size_t len;
+    int rc = pinblock_encrypt(PIN_ISO0, zpk, zpk_len, pin, c->pan, strlen(c->pan), NULL, blk,
+                              &len) == 0 &&
+                     len == 8
+                 ? 0
+                 : -1;
+    memcpy(out, blk, 8);
+    OPENSSL_cleanse(blk, sizeof(blk));
+    return rc;
+}
+
+int sim_parse_zpk(const char *hex, uint8_t key[24], size_t *len, char *err, size_t errlen)
+{
+    long n = strlen(hex) <= 48 ? util_hex_decode(hex, key, 24) : -1;
+    if (n != 16 && n != 24) {
+        snprintf(err, errlen, "--zpk: expected 32 or 48 hex digits");
+        return -1;
+    }
+    if (crypto_init(err, errlen) != 0)
+        return -1;
+    *len = (size_t)n;
+    return 0;
+}
 
 const char *sim_kind_name(enum sim_kind k)
 {
@@ -329,6 +359,8 @@ int sim_build(const struct sim_link *l, const struct sim_req *r, struct iso_msg 
             if (n < 0 || iso_set_copy(m, 55, f55, (size_t)n) != 0)
                 bad = 55;
         }
+        if (r->pinblock != NULL && iso_set_copy(m, 52, r->pinblock, r->pinblock_len) != 0)
+            bad = 52;
         if (r->kind == SIM_K_ADVICE) {
             put(m, 38, "SIM001", &bad);
             put(m, 39, "00", &bad);

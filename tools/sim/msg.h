@@ -11,6 +11,7 @@
  * so here (the daemon must read the same place):
  *   CVV2   field 48, subelement "92": "92" + 2-digit length + value
  *          (Mastercard DE 48 SE 92 layout), e.g. "9203123".
+ *   PIN    field 52: an ISO 9564 format 0 block under the ZPK (--zpk).
  *
  * With a MAC key (sim_link_set_mac) every request carries its MAC in field
  * 64 (or 128 beside a secondary bitmap) over the message up to the MAC
@@ -41,6 +42,7 @@ enum sim_kind {
     SIM_K_REFUND,   /* 0200 3=200000 */
     SIM_K_ADVICE,   /* 0220 3=000000 with 38 and 39=00 (stand-in advice) */
     SIM_K_REVERSAL, /* 0400 3=000000 with 90 built from the original */
+    SIM_K_PIN,      /* 0200 3=000000 with a PIN block (52) the caller builds (sim_pin_block) */
     SIM_K_COUNT
 };
 
@@ -82,9 +84,24 @@ struct sim_req {
     const char *currency;        /* field 49; NULL: the card's or "978" (EUR) */
     const char *entry;           /* field 22; NULL: "051" (chip) */
     const char *cvv2;            /* NULL: the card's; "" sends none */
+    const uint8_t *pinblock;     /* field 52 (8 or 16 bytes); NULL: none */
+    size_t pinblock_len;
     const struct sim_orig *orig; /* reversals */
     struct sim_chip *chip;       /* NULL, or field 55 with this chip's ARQC */
 };
+
+/*
+ * The ISO 9564 format 0 block of pin for card c's PAN under the TDES key
+ * zpk into out[8].  Returns 0 or -1 (a malformed PIN or key).
+ */
+int sim_pin_block(const uint8_t *zpk, size_t zpk_len, const struct sim_card *c, const char *pin,
+                  uint8_t out[8]) __attribute__((warn_unused_result));
+/*
+ * --zpk HEX (32 or 48 hex digits) into key[24] and *len, crypto_init()
+ * done.  Returns 0, or -1 with err.
+ */
+int sim_parse_zpk(const char *hex, uint8_t key[24], size_t *len, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Fill xmit/ltime/ldate from a wall-clock time. */
 void sim_req_times(struct sim_req *r, time_t now);

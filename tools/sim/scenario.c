@@ -18,6 +18,8 @@ enum step_op {
     OP_DUPLICATE,
     OP_UNKNOWN_CARD,
     OP_WRONG_CVV2,
+    OP_PIN,
+    OP_WRONG_PIN,
     OP_REVERSAL,
     OP_CARD,
     OP_CHIP,
@@ -54,6 +56,8 @@ static const struct step steps[] = {
     {"insufficient", SIM_K_PURCHASE, OP_PLAIN, "insufficient|nsf|low_balance|funds", "51", 90000000,
      NULL, false, false},
     {"wrong_cvv2", SIM_K_PURCHASE, OP_WRONG_CVV2, OK_LABELS, "N7", 1000, NULL, false, false},
+    {"pin", SIM_K_PURCHASE, OP_PIN, OK_LABELS, "00", 1000, NULL, false, false},
+    {"wrong_pin", SIM_K_PURCHASE, OP_WRONG_PIN, OK_LABELS, "55", 1000, NULL, false, false},
     {"chip", SIM_K_PURCHASE, OP_CHIP, OK_LABELS, "00", 1000, NULL, false, false},
     {"chip_forged", SIM_K_PURCHASE, OP_CHIP_FORGED, OK_LABELS, "82", 1000, NULL, false, false},
     {"reversal", SIM_K_REVERSAL, OP_REVERSAL, NULL, "00", 0, NULL, false, false},
@@ -131,6 +135,7 @@ struct scen {
     size_t nused;
     struct sim_chip chip; /* the chip steps' card: IMK, next ATC, last ARQC */
     const char *mac_bad;  /* the last answer's MAC problem, NULL when good */
+    uint8_t pinblock[16]; /* the pin steps' field 52 */
 };
 
 static bool card_used(const struct scen *sc, const struct sim_card *c)
@@ -235,6 +240,32 @@ static void view_str(const struct iso_view *v, char *out, size_t cap)
     snprintf(out, cap, "%.*s", (int)v->len, (const char *)v->p);
 }
 
+/*
+ * The format 0 PIN block of card c's "pin" (wrong: its first digit changed,
+ * so the PVV differs too) under --zpk into sc->pinblock; -1 with the row
+ * marked skipped when there is no key or PIN.
+ */
+static int pin_block(struct scen *sc, const struct sim_card *c, bool wrong, struct row *row)
+{
+    char pin[sizeof(c->pin)];
+
+    if (c->pin[0] == '\0') {
+        snprintf(row->note, sizeof(row->note), "skipped: the card has no \"pin\"");
+        row->skipped = true;
+        return -1;
+    }
+    memcpy(pin, c->pin, sizeof(pin));
+    if (wrong)
+        pin[0] = (char)('0' + (pin[0] - '0' + 1) % 10);
+    int rc = sim_pin_block(sc->o->zpk, sc->o->zpk_len, c, pin, sc->pinblock);
+    OPENSSL_cleanse(pin, sizeof(pin));
+    if (rc != 0) {
+        snprintf(row->note, sizeof(row->note), "cannot build the PIN block (a TDES --zpk?)");
+        return -1;
+    }
+    return 0;
+}
+
 /* Run step i; fills row.  Returns -1 when the link is gone. */
 static int run_step(struct scen *sc, const struct step *st, size_t i,
                     const struct sim_card *file_card, struct row *row)
@@ -317,6 +348,12 @@ static int run_step(struct scen *sc, const struct step *st, size_t i,
         }
         if (st->op == OP_WRONG_CVV2)
             q.cvv2 = cp->cvv2[0] == '0' && cp->cvv2[1] == '0' && cp->cvv2[2] == '0' ? "001" : "000";
+        if (st->op == OP_PIN || st->op == OP_WRONG_PIN) {
+            if (pin_block(sc, cp, st->op == OP_WRONG_PIN, row) != 0)
+                return 0;
+            q.pinblock = sc->pinblock;
+            q.pinblock_len = 8;
+        }
     }
     if (cp)
         pan_mask(cp->pan, strlen(cp->pan), row->card);
@@ -484,13 +521,17 @@ int scenario_run(const struct scen_opts *o, FILE *out)
         fprintf(out, "cardgate-sim scenario: %s, dialect %s\n", o->addr, o->link->d->name);
     size_t n = 0;
     bool gone = false;
-    for (size_t i = 0; i < NSTEPS; i++, n++)
+    for (size_t i = 0; i < NSTEPS; i++) {
+        if (o->zpk == NULL && (steps[i].op == OP_PIN || steps[i].op == OP_WRONG_PIN))
+            continue; /* PIN steps only with --zpk */
         if ((steps[i].op == OP_CHIP || steps[i].op == OP_CHIP_FORGED) && !o->have_imk)
-            n--; /* the chip steps exist with an IMK only */
-        else if (gone)
+            continue; /* the chip steps exist with an IMK only */
+        if (gone)
             row_not_run(&rows[n], steps[i].name, expected_code(o, &steps[i]));
         else if (run_step(sc, &steps[i], n, NULL, &rows[n]) < 0)
             gone = true;
+        n++;
+    }
     /* then every other card of the file that says what a plain purchase gets */
     for (size_t k = 0; k < o->cards->n; k++) {
         const struct sim_card *c = &o->cards->v[k];

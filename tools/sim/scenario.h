@@ -19,6 +19,8 @@
  *   chip          0200 on the ok card with field 55: a valid ARQC (--imk) -> 00,
  *                 and tag 91 in the answer must verify (the card's ARPC check)
  *   chip_forged   the same with one bit of the ARQC flipped     -> 82
+ *   pin           the ok card with its "pin" (field 52, format 0 under --zpk) -> 00
+ *   wrong_pin     the same with another PIN (first digit changed) -> 55
  *   reversal      0400 of the purchase, field 90 from it        -> 00
  * Any expected code can be overridden (--expect STEP=CODE).  The chip
  * steps run only with an IMK (--imk).  With a MAC key on the link every
@@ -43,7 +45,9 @@ struct scen_opts {
     bool json;
     int timeout_ms;
     bool have_imk;
-    uint8_t imk[16]; /* --imk: the issuer's IMK-AC for the chip steps */
+    uint8_t imk[16];    /* --imk: the issuer's IMK-AC for the chip steps */
+    const uint8_t *zpk; /* --zpk: TDES key for PIN blocks; NULL: pin steps skipped */
+    size_t zpk_len;
     int noverrides;
     struct {
         char step[24];
