@@ -9,6 +9,8 @@
  *   - track 2 (field 35, cvv_position 1): CVV on a swipe, iCVV on a chip
  *     read -> 00; each other's value -> 82 (rule cvv.wrong)
  *   - SIGHUP: the key store is loaded again, the checks keep working
+ *   - stand-in (mode = approve, database stopped): a wrong CVV2 is not
+ *     approved, a right one is, and is settled once the database is back
  *   - afterwards the daemon log, the audit log (cardgatectl audit dump) and
  *     every table (pg_dump --data-only) hold none of the test PANs, the
  *     CVV2 subelements sent or the key material in clear.
@@ -253,6 +255,64 @@ static void test_reload(void **state)
     close(fd);
 }
 
+/*
+ * [standin] mode = approve never approves what the daemon's own card checks
+ * declined: with the database stopped, a purchase with the right CVV2 is
+ * approved in stand-in, the same with a wrong CVV2 gets the stand-in code
+ * (91); once the database is back exactly the one approval is settled.
+ */
+static void test_standin_card_checks(void **state)
+{
+    (void)state;
+    const struct sim_card *c = e2e_card(&cards, "approved");
+    struct cgd d2;
+    char cvv2[4], f48[16], rc[4];
+
+    assert_int_equal(cgd_init(&d2), 0);
+    assert_int_equal(
+        cgd_write_conf(&d2,
+                       "[daemon]\nmax_requests = 64\n"
+                       "[database]\npool_size = 1\nreconnect_max = 500ms\n"
+                       "[listener main]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
+                       "[standin]\nmode = approve\njournal = %s/standin.journal\nrefresh = 1s\n"
+                       "[keys]\nfile = %s\nmaster_key_file = %s\ncvk = cvk1\ncvv_position = 1\n"
+                       "[audit]\ndir = %s/audit\nfsync = none\n",
+                       d2.port[0], d2.dir, store, master, d2.dir),
+        0);
+    assert_int_equal(cgd_start(&d2, NULL), 0);
+    assert_true(cgd_log_wait(&d2, "stand-in limits of", 10000));
+    int fd = cgd_connect(d2.port[0]);
+    assert_true(fd >= 0);
+    cvv2_of(c, cvv2);
+
+    PQfinish(conn);
+    conn = NULL;
+    assert_int_equal(pgtest_ctl(&pg, "stop"), 0);
+    snprintf(f48, sizeof(f48), "9203%c%c%c", cvv2[0], cvv2[1], cvv2[2] == '9' ? '0' : cvv2[2] + 1);
+    purchase(fd, c, f48, rc);
+    assert_string_equal(rc, "91"); /* wrong CVV2: not approved in stand-in */
+    snprintf(f48, sizeof(f48), "9203%s", cvv2);
+    purchase(fd, c, f48, rc);
+    assert_string_equal(rc, "00"); /* within the card's stand-in limit */
+    assert_int_equal(cgd_log_count(&d2, "approved in stand-in"), 1);
+
+    assert_int_equal(pgtest_ctl(&pg, "start"), 0);
+    conn = pgtest_connect(&pg);
+    assert_non_null(conn);
+    for (int i = 0; i < 200 && cgd_log_count(&d2, "settled: auth") < 1; i++)
+        usleep(100 * 1000);
+    assert_int_equal(cgd_log_count(&d2, "settled: auth"), 1);
+    char *n = pgtest_scalar(conn, "SELECT count(*) FROM authorizations"
+                                  " WHERE rule = 'standin.approved' AND kind = 'standin'");
+    assert_non_null(n);
+    assert_string_equal(n, "1");
+    free(n);
+    close(fd);
+    assert_int_equal(cgd_finish(&d2), 0);
+    /* the first daemon reconnects by itself */
+    assert_true(cgd_log_wait(&d, "database connection ready", 10000));
+}
+
 static void test_no_clear_text(void **state)
 {
     (void)state;
@@ -332,8 +392,11 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cvv2),          cmocka_unit_test(test_card_issue_cvv2),
-        cmocka_unit_test(test_track2_cvv),    cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_cvv2),
+        cmocka_unit_test(test_card_issue_cvv2),
+        cmocka_unit_test(test_track2_cvv),
+        cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_standin_card_checks),
         cmocka_unit_test(test_no_clear_text),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
