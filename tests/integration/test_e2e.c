@@ -26,6 +26,7 @@
 #include "tests/lib/audittest.h"
 #include "tests/lib/capture.h"
 #include "tests/lib/cgdtest.h"
+#include "tests/lib/e2etest.h"
 #include "tests/lib/pgtest.h"
 #include "tests/lib/runprog.h"
 #include "tools/sim/cards.h"
@@ -1341,24 +1342,14 @@ static int group_setup(void **state)
                        "[audit]\ndir = %s/audit\nfsync = none\n",
                        d.port[0], d.port[1], d.port[2], keyfile, d.dir) != 0)
         return -1;
-    if (cgd_start(&d, NULL) != 0)
-        return -1;
-    /* "ready:" comes with the listeners; requests need a pool connection */
-    return cgd_log_wait(&d, "database connection ready", 5000) ? 0 : -1;
+    return e2e_start(&d);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = 0;
-    if (d.pid > 0 && cgd_signal_wait(&d, SIGTERM) != 0)
-        rc = -1;
-    cgd_cleanup(&d);
     sim_cards_free(&cards);
-    if (conn != NULL)
-        PQfinish(conn);
-    pgtest_stop(&pg);
-    return rc;
+    return e2e_stop(&d, &conn, &pg);
 }
 
 int main(void)

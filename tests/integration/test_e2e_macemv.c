@@ -498,24 +498,15 @@ static int group_setup(void **state)
                        "[audit]\ndir = %s/audit\nfsync = none\n",
                        d.port[0], d.port[1], d.port[2], store, master, d.dir) != 0)
         return -1;
-    if (cgd_start(&d, NULL) != 0)
-        return -1;
-    return cgd_log_wait(&d, "database connection ready", 5000) ? 0 : -1;
+    return e2e_start(&d);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = 0;
-    if (d.pid > 0 && cgd_signal_wait(&d, SIGTERM) != 0)
-        rc = -1;
-    cgd_cleanup(&d);
     sim_cards_free(&cards);
     iso_dialect_free(dia);
-    if (conn != NULL)
-        PQfinish(conn);
-    pgtest_stop(&pg);
-    return rc;
+    return e2e_stop(&d, &conn, &pg);
 }
 
 int main(void)

@@ -35,6 +35,7 @@
 #include "crypto/pin.h"
 #include "tests/lib/cgdtest.h"
 #include "tests/lib/cleartext.h"
+#include "tests/lib/e2etest.h"
 #include "tests/lib/pgtest.h"
 #include "tests/lib/runprog.h"
 #include "tools/sim/cards.h"
@@ -654,22 +655,13 @@ static int group_setup(void **state)
             return -1;
     if (write_conf(d.conf, "zpk1", "pvk1") != 0)
         return -1;
-    if (cgd_start(&d, NULL) != 0)
-        return -1;
-    return cgd_log_wait(&d, "database connection ready", 5000) ? 0 : -1;
+    return e2e_start(&d);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = 0;
-    if (d.pid > 0 && cgd_signal_wait(&d, SIGTERM) != 0)
-        rc = -1;
-    cgd_cleanup(&d);
-    if (conn != NULL)
-        PQfinish(conn);
-    pgtest_stop(&pg);
-    return rc;
+    return e2e_stop(&d, &conn, &pg);
 }
 
 int main(void)

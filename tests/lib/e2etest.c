@@ -14,6 +14,7 @@
 #include "tests/lib/cleartext.h"
 #include "tests/lib/runprog.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,4 +63,24 @@ void e2e_no_clear_text(const struct cgd *d, const char *conninfo, const struct s
 
     snprintf(audit, sizeof(audit), "%s/audit", d->dir);
     cleartext_check(d->log, audit, conninfo, master, search, &a);
+}
+
+int e2e_start(struct cgd *d)
+{
+    if (cgd_start(d, NULL) != 0)
+        return -1;
+    return cgd_log_wait(d, "database connection ready", 5000) ? 0 : -1;
+}
+
+int e2e_stop(struct cgd *d, PGconn **conn, struct pgtest *pg)
+{
+    int rc = 0;
+    if (d->pid > 0 && cgd_signal_wait(d, SIGTERM) != 0)
+        rc = -1;
+    cgd_cleanup(d);
+    if (*conn != NULL)
+        PQfinish(*conn);
+    *conn = NULL;
+    pgtest_stop(pg);
+    return rc;
 }

@@ -10,6 +10,7 @@
 #define CARDGATE_TESTS_LIB_E2ETEST_H
 
 #include "tests/lib/cgdtest.h"
+#include "tests/lib/pgtest.h"
 #include "tools/sim/cards.h"
 
 #include <stddef.h>
@@ -36,5 +37,17 @@ void e2e_absent(const char *hay, const char *where, const struct e2e_secret *s, 
  */
 void e2e_no_clear_text(const struct cgd *d, const char *conninfo, const struct sim_cards *cards,
                        const char *master, const struct e2e_secret *s, size_t n);
+
+/*
+ * Start d (cgd_start) and wait up to 5 s for its first pool connection:
+ * "ready:" comes with the listeners, requests need the database.  0 or -1.
+ */
+int e2e_start(struct cgd *d);
+
+/*
+ * A group teardown: SIGTERM d and wait (a sanitizer report or a bad exit
+ * makes it -1), remove its directory, close *conn (may be NULL) and stop pg.
+ */
+int e2e_stop(struct cgd *d, PGconn **conn, struct pgtest *pg);
 
 #endif

@@ -16,6 +16,7 @@
 #include "crypto/keystore.h"
 #include "daemon/cardchk.h"
 #include "iso8583/iso8583.h"
+#include "tests/lib/keytest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,17 +47,7 @@ static struct keyset *ks;
 
 static void put_key(const char *name, enum ks_type t, const char *hex)
 {
-    struct ks_key k;
-    char err[128];
-    memset(&k, 0, sizeof(k));
-    snprintf(k.name, sizeof(k.name), "%s", name);
-    k.type = t;
-    k.usage = ks_default_usage(t);
-    k.alg = KS_ALG_TDES;
-    k.version = 1;
-    k.len = (size_t)util_hex_decode(hex, k.key, sizeof(k.key));
-    if (keyset_put(ks, &k, err, sizeof(err)) != 0)
-        fail_msg("keyset_put %s: %s", name, err);
+    keytest_put(ks, name, t, KS_ALG_TDES, hex);
 }
 
 static void run_case(void **state)

@@ -24,6 +24,7 @@
 #include "daemon/keychg.h"
 #include "daemon/pinchk.h"
 #include "iso8583/iso8583.h"
+#include "tests/lib/keytest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,22 +41,6 @@
 
 static struct keyset *ks;
 
-static void put_key(struct keyset *s, const char *name, enum ks_type t, enum ks_alg alg,
-                    const char *hex)
-{
-    struct ks_key k;
-    char err[128];
-    memset(&k, 0, sizeof(k));
-    snprintf(k.name, sizeof(k.name), "%s", name);
-    k.type = t;
-    k.usage = ks_default_usage(t);
-    k.alg = alg;
-    k.version = 1;
-    k.len = (size_t)util_hex_decode(hex, k.key, sizeof(k.key));
-    if (keyset_put(s, &k, err, sizeof(err)) != 0)
-        fail_msg("keyset_put %s: %s", name, err);
-}
-
 static int setup(void **state)
 {
     char err[128];
@@ -63,11 +48,11 @@ static int setup(void **state)
     if (crypto_init(err, sizeof(err)) != 0)
         return -1;
     ks = keyset_new();
-    put_key(ks, "zpk", KS_ZPK, KS_ALG_TDES, ZPK_HEX);
-    put_key(ks, "zpk-aes", KS_ZPK, KS_ALG_AES, ZPKA_HEX);
-    put_key(ks, "pvk", KS_PVK, KS_ALG_TDES, PVK_HEX);
-    put_key(ks, "zmk", KS_ZMK, KS_ALG_TDES, ZMK_HEX);
-    put_key(ks, "cvk", KS_CVK, KS_ALG_TDES, PVK_HEX);
+    keytest_put(ks, "zpk", KS_ZPK, KS_ALG_TDES, ZPK_HEX);
+    keytest_put(ks, "zpk-aes", KS_ZPK, KS_ALG_AES, ZPKA_HEX);
+    keytest_put(ks, "pvk", KS_PVK, KS_ALG_TDES, PVK_HEX);
+    keytest_put(ks, "zmk", KS_ZMK, KS_ALG_TDES, ZMK_HEX);
+    keytest_put(ks, "cvk", KS_CVK, KS_ALG_TDES, PVK_HEX);
     return 0;
 }
 
