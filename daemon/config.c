@@ -6,6 +6,7 @@
 #include "daemon/config.h"
 
 #include "common/log.h"
+#include "common/util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -202,6 +203,43 @@ static int load_allow(const struct conf_file *f, struct conf_section *s, struct 
     return 0;
 }
 
+/* The per-kind budgets, in the order of cg_listener_conf.budget_kind_us. */
+static const char *const budget_kinds[] = {"budget_authorization", "budget_financial",
+                                           "budget_advice", "budget_reversal"};
+
+static int load_kind_budgets(const struct conf_file *f, struct conf_section *s,
+                             struct cg_listener_conf *l, struct conf_err *err)
+{
+    for (size_t i = 0; i < UTIL_NELEM(budget_kinds); i++)
+        if (conf_get_duration_us(f, s, budget_kinds[i], 1 * US_MS, 60 * US_S, &l->budget_kind_us[i],
+                                 err) != 0)
+            return -1;
+    return 0;
+}
+
+int64_t cg_listener_budget(const struct cg_listener_conf *l, const char *mti)
+{
+    int k = -1;
+    if (mti[1] == '4')
+        k = 3;
+    else if (mti[2] == '2')
+        k = 2;
+    else if (mti[1] == '1')
+        k = 0;
+    else if (mti[1] == '2')
+        k = 1;
+    return k >= 0 && l->budget_kind_us[k] > 0 ? l->budget_kind_us[k] : l->budget_us;
+}
+
+int64_t cg_listener_budget_max(const struct cg_listener_conf *l)
+{
+    int64_t m = l->budget_us;
+    for (size_t i = 0; i < UTIL_NELEM(budget_kinds); i++)
+        if (l->budget_kind_us[i] > m)
+            m = l->budget_kind_us[i];
+    return m;
+}
+
 static int load_listener(const struct conf_file *f, struct conf_section *s,
                          struct cg_listener_conf *l, struct conf_err *err)
 {
@@ -229,6 +267,7 @@ static int load_listener(const struct conf_file *f, struct conf_section *s,
         conf_get_enum(f, s, "header", headers, &header, err) != 0 ||
         conf_get_int(f, s, "header_length", 0, 64, &header_len, err) != 0 ||
         conf_get_duration_us(f, s, "budget", 1 * US_MS, 60 * US_S, &l->budget_us, err) != 0 ||
+        load_kind_budgets(f, s, l, err) != 0 ||
         conf_get_size(f, s, "max_frame", 64, 65535, &l->max_frame, err) != 0 ||
         conf_get_duration_us(f, s, "idle_timeout", 0, 24 * US_H, &l->idle_timeout_us, err) != 0 ||
         conf_get_duration_us(f, s, "echo_interval", 0, 24 * US_H, &l->echo_interval_us, err) != 0 ||

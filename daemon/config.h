@@ -52,9 +52,11 @@ struct cg_listener_conf {
     char dialect[64];        /* built-in dialect name */
     char dialect_file[4096]; /* or a dialect file, when set */
     enum cg_framing framing;
-    unsigned header_len;       /* fixed header after the length (e.g. 5 for a TPDU), 0 none */
-    bool header_swap_tpdu;     /* swap TPDU source/destination in answers */
-    int64_t budget_us;         /* latency budget: deadline = arrival + budget */
+    unsigned header_len;   /* fixed header after the length (e.g. 5 for a TPDU), 0 none */
+    bool header_swap_tpdu; /* swap TPDU source/destination in answers */
+    int64_t budget_us;     /* latency budget: deadline = arrival + budget */
+    /* per message kind (budget_authorization ...); 0: budget_us */
+    int64_t budget_kind_us[4];
     uint64_t max_frame;        /* largest frame accepted, bytes */
     int64_t idle_timeout_us;   /* close a link silent for this long; 0 never */
     int64_t echo_interval_us;  /* send our own 0800 echo when idle; 0 never */
@@ -145,5 +147,14 @@ void cg_config_defaults(struct cg_config *cfg);
 
 /* Does addr (AF_INET/AF_INET6 bytes) fall inside the listener's allow-list? */
 bool cg_allow_match(const struct cg_listener_conf *l, int family, const uint8_t *addr);
+
+/*
+ * The latency budget of a request with MTI mti (4 characters) on listener
+ * l: budget_authorization (01x0), budget_financial (02x0), budget_advice
+ * (xx2x: 0120/0121/0220/0221), budget_reversal (04xx) when set, else budget.
+ */
+int64_t cg_listener_budget(const struct cg_listener_conf *l, const char *mti);
+/* The largest budget of l, over every kind. */
+int64_t cg_listener_budget_max(const struct cg_listener_conf *l);
 
 #endif

@@ -333,12 +333,12 @@ static void process_input(struct link *l)
             .iso = &l->srv->rx,
             .dialect = lsn->dialect,
             .arrival_us = now,
-            .deadline_us = now + lsn->conf.budget_us,
         };
         if (iso_decode(lsn->dialect, f.msg, f.len, &l->srv->rx, &err) != 0) {
             link_close(l, MERR_DECODE, "undecodable %zu-byte message (%s)", mlen, err.msg);
             return;
         }
+        f.deadline_us = now + cg_listener_budget(&lsn->conf, l->srv->rx.mti);
         if (handle_frame(l, &f) != 0 || l->state == LINK_CLOSED)
             return;
         if (evbuffer_drain(bufferevent_get_input(l->bev), flen) != 0) {

@@ -522,8 +522,8 @@ void server_drain(struct server *s)
             evconnlistener_free(lsn->evl);
             lsn->evl = NULL;
         }
-        if (lsn->conf.budget_us > wait)
-            wait = lsn->conf.budget_us;
+        if (cg_listener_budget_max(&lsn->conf) > wait)
+            wait = cg_listener_budget_max(&lsn->conf);
     }
     if (s->hooks.drain != NULL)
         s->hooks.drain(s->hooks.arg, s);

@@ -498,6 +498,44 @@ static void slow_commits(bool on)
 }
 
 /*
+ * Budgets per message kind: the tight listener gives authorizations 300 ms
+ * but reversals 3 s (budget_reversal).  With the wallet locked for 600 ms a
+ * reversal is not answered from stand-in at 300 ms: it waits for the
+ * database and is decided there (00, the hold released).
+ */
+static void test_budget_per_kind(void **state)
+{
+    (void)state;
+    PGconn *lock = pgtest_connect(&pg);
+    int fd = signed_on_link(d.port[1]);
+    struct req a, rev;
+    uint8_t buf[1024];
+    long len, before = available("2001");
+    char rc[4], stan[8], f90[64];
+
+    req_init(&a, "0100", card("approved"), 1200);
+    roundtrip(fd, &a, buf, sizeof(buf), &len, rc);
+    assert_string_equal(rc, "00");
+    snprintf(f90, sizeof(f90), "0100%s%s%011d%011d", a.stan, a.xmit, 123456, 0);
+    req_init(&rev, "0400", card("approved"), 1200);
+    rev.f90 = f90;
+
+    exec_ok(lock, "BEGIN");
+    exec_ok(lock, "SELECT lock_wallets(ARRAY[2001]::bigint[])");
+    int64_t t0 = util_now_us();
+    req_send(fd, &rev);
+    usleep(600 * 1000);
+    exec_ok(lock, "ROLLBACK");
+    PQfinish(lock);
+    recv_answer(fd, buf, sizeof(buf), &len, rc, stan);
+    assert_string_equal(stan, rev.stan);
+    assert_string_equal(rc, "00");
+    assert_true(util_now_us() - t0 >= 600 * 1000);
+    assert_int_equal(available("2001"), before);
+    close(fd);
+}
+
+/*
  * A late approval: decided in time but committed after the deadline (a
  * trigger sleeps).  The switch got 91; the daemon releases the hold and a
  * retransmission is answered 91 too.
@@ -1336,6 +1374,7 @@ static int group_setup(void **state)
                        "[database]\npool_size = 2\n"
                        "[listener main]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
                        "[listener tight]\naddress = 127.0.0.1:%u\nbudget = 300ms\n"
+                       "budget_reversal = 3s\n"
                        "[listener signon]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
                        "require_signon = yes\n"
                        "[keys]\npan_key_file = %s\n"
@@ -1364,6 +1403,7 @@ int main(void)
         cmocka_unit_test_teardown(test_malformed_frame, ledger_ok),
         cmocka_unit_test_teardown(test_missing_field, ledger_ok),
         cmocka_unit_test_teardown(test_deadline_locked, ledger_ok),
+        cmocka_unit_test_teardown(test_budget_per_kind, ledger_ok),
         cmocka_unit_test_teardown(test_late_approval_released, ledger_ok),
         cmocka_unit_test_teardown(test_connection_lost_recheck, ledger_ok),
         cmocka_unit_test_teardown(test_no_database, ledger_ok),

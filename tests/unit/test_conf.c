@@ -107,6 +107,14 @@ static void test_full_values(void **state)
     assert_int_equal(v->header_len, 5);
     assert_true(v->header_swap_tpdu);
     assert_int_equal(v->budget_us, 1500000);
+    /* per message kind: advices and reversals set, the others fall back to budget */
+    assert_int_equal(cg_listener_budget(v, "0100"), 1500000);
+    assert_int_equal(cg_listener_budget(v, "0200"), 1500000);
+    assert_int_equal(cg_listener_budget(v, "0120"), 5000000);
+    assert_int_equal(cg_listener_budget(v, "0221"), 5000000);
+    assert_int_equal(cg_listener_budget(v, "0400"), 4000000);
+    assert_int_equal(cg_listener_budget(v, "0421"), 4000000);
+    assert_int_equal(cg_listener_budget_max(v), 5000000);
     assert_int_equal(v->max_frame, 4096);
     assert_int_equal(v->idle_timeout_us, 600000000LL);
     assert_int_equal(v->write_buffer_max, 2 << 20);
@@ -128,6 +136,8 @@ static void test_full_values(void **state)
     assert_string_equal(l->dialect, "ascii87");
     assert_int_equal(l->framing, CG_FRAMING_LEN2);
     assert_int_equal(l->budget_us, 250000);
+    assert_int_equal(cg_listener_budget(l, "0420"), 250000);
+    assert_int_equal(cg_listener_budget_max(l), 250000);
     assert_int_equal(l->nallow, 0);
     inet_pton(AF_INET, "192.0.2.1", a);
     assert_true(cg_allow_match(l, AF_INET, a)); /* no allow-list: anyone */
