@@ -1801,10 +1801,58 @@ static int reload_check_cb(void *arg, const struct cg_config *nc)
  * Lifecycle events: after a configuration reload (SIGHUP) the key store
  * reload_check loaded is swapped in whole; a refused reload drops it.
  */
+/*
+ * The audit log's record of a lifecycle or link event (server_event):
+ * reloads (accepted or refused, with the reason), links connected, signed
+ * on/off and closed (with the reason), and messages refused for a bad MAC.
+ * Flushed with the next batch of request records (this loop turn).
+ */
+static void audit_event(struct pipeline *pl, const char *who, const char *event, const char *detail)
+{
+    static const struct {
+        const char *event;
+        enum audit_link_event ev;
+    } links[] = {
+        {"accepted", AUDIT_LINK_CONNECT},
+        {"signed-on", AUDIT_LINK_SIGNON},
+        {"signed-off", AUDIT_LINK_SIGNOFF},
+        {"closed", AUDIT_LINK_CLOSE},
+    };
+    int rc = 1;
+
+    if (pl->audit == NULL)
+        return;
+    if (strcmp(who, "server") == 0) {
+        if (strcmp(event, "reloaded") == 0 || strcmp(event, "reload-refused") == 0)
+            rc = audit_reload(pl->audit, strcmp(event, "reloaded") == 0, detail);
+    } else if (strncmp(who, "link ", 5) == 0) {
+        /* who is the link's log prefix: "link NAME#N PEER" */
+        char name[64];
+        size_t n = strcspn(who + 5, " ");
+        snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1),
+                 who + 5);
+        const char *peer = who[5 + n] == ' ' ? who + 6 + n : "";
+        for (size_t i = 0; i < UTIL_NELEM(links); i++)
+            if (strcmp(event, links[i].event) == 0)
+                rc = audit_link(pl->audit, name, peer, links[i].ev,
+                                links[i].ev == AUDIT_LINK_CLOSE ? detail : NULL);
+        if (strcmp(event, "mac-failure") == 0)
+            rc = audit_operator(pl->audit, who, "mac_failure", detail);
+    }
+    if (rc == 1)
+        return; /* not an event the audit log records */
+    if (rc != 0)
+        log_warnx("audit: %s record of %s not written", event, who);
+    if (!pl->flush_pending) {
+        pl->flush_pending = true;
+        event_active(&pl->flush_ev, EV_WRITE, 0);
+    }
+}
+
 static void event_cb(void *arg, const char *who, const char *event, const char *detail)
 {
     struct pipeline *pl = arg;
-    (void)detail;
+    audit_event(pl, who, event, detail);
     if (strcmp(who, "server") != 0)
         return;
     if (strcmp(event, "reloaded") == 0 && pl->reload_keys != NULL) {

@@ -650,7 +650,7 @@ int server_reload(struct server *s)
 {
     struct cg_config *nc = malloc(sizeof(*nc)), *old;
     struct conf_err err;
-    char buf[128];
+    char buf[128], why[sizeof(((struct conf_err *)0)->msg)] = "see the log";
 
     snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%lld", (long long)util_now_us());
     notify(s, buf);
@@ -661,15 +661,18 @@ int server_reload(struct server *s)
     }
     if (cg_config_load(s->cfg->path, nc, &err) != 0) {
         log_warnx("reload refused: %s; the old configuration keeps serving", err.msg);
+        snprintf(why, sizeof(why), "%s", err.msg);
         goto refused;
     }
     if (s->hooks.reload_check != NULL && s->hooks.reload_check(s->hooks.arg, nc) != 0) {
         log_warnx("reload refused (see above); the old configuration keeps serving");
+        snprintf(why, sizeof(why), "a key or key name the key store refuses (see the log)");
         goto refused;
     }
     if (apply(s, nc) != 0) {
         log_warnx("reload refused: listeners could not be set up (see above); the old "
                   "configuration keeps serving");
+        snprintf(why, sizeof(why), "listeners could not be set up (see the log)");
         goto refused;
     }
     old = s->cfg;
@@ -689,7 +692,7 @@ int server_reload(struct server *s)
 refused:
     free(nc);
     cg_metrics.reloads_failed++;
-    server_event(s, "server", "reload-refused", "%s", "see the log");
+    server_event(s, "server", "reload-refused", "%s", why);
     ready_done(s);
     notify(s, "READY=1");
     send_status(s, "serving (reload refused, see the log)");

@@ -690,6 +690,11 @@ static void test_audit_log(void **state)
     assert_non_null(strstr(out, "late_release"));
     assert_non_null(strstr(out, "standin.deadline"));
     assert_non_null(strstr(out, "card.frozen"));
+    /* the links' lives: connected, signed on, closed (with the reason) */
+    assert_non_null(strstr(out, "\"type\":\"link\""));
+    assert_non_null(strstr(out, "\"event\":\"connect\""));
+    assert_non_null(strstr(out, "\"event\":\"signon\""));
+    assert_non_null(strstr(out, "\"event\":\"close\""));
 }
 
 /*

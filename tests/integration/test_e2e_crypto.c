@@ -253,6 +253,10 @@ static void test_reload(void **state)
     purchase(fd, c, f48, rc);
     assert_string_equal(rc, "00");
     close(fd);
+    /* the reload is in the audit log */
+    const char *dump = e2e_audit_dump(&d);
+    assert_non_null(strstr(dump, "\"type\":\"reload\""));
+    assert_non_null(strstr(dump, "\"result\":\"ok\""));
 }
 
 /*

@@ -182,6 +182,9 @@ static void test_mac_purchase(void **state)
     free(n);
     assert_true(cgd_log_count(&d, "MAC does not verify") >= 1);
     assert_true(cgd_log_count(&d, "no MAC (field 64/128 absent)") >= 1);
+    /* and the audit log records each refusal */
+    const char *dump = e2e_audit_dump(&d);
+    assert_non_null(strstr(dump, "\"action\":\"mac_failure\""));
 
     /* the plain listener still serves unMAC'd requests and sends no MAC */
     int fd2 = cgd_connect(d.port[1]);

@@ -65,6 +65,16 @@ void e2e_no_clear_text(const struct cgd *d, const char *conninfo, const struct s
     cleartext_check(d->log, audit, conninfo, master, search, &a);
 }
 
+const char *e2e_audit_dump(const struct cgd *d)
+{
+    static char out[4 << 20];
+    char err[4096], args[600];
+    snprintf(args, sizeof(args), "audit dump --dir %s/audit --json", d->dir);
+    if (runprog("cardgatectl", args, out, sizeof(out), err, sizeof(err)) != 0)
+        fail_msg("audit dump: %s", err);
+    return out;
+}
+
 int e2e_start(struct cgd *d)
 {
     if (cgd_start(d, NULL) != 0)

@@ -38,6 +38,9 @@ void e2e_absent(const char *hay, const char *where, const struct e2e_secret *s, 
 void e2e_no_clear_text(const struct cgd *d, const char *conninfo, const struct sim_cards *cards,
                        const char *master, const struct e2e_secret *s, size_t n);
 
+/* d's audit log as `cardgatectl audit dump --json` prints it (a static buffer). */
+const char *e2e_audit_dump(const struct cgd *d);
+
 /*
  * Start d (cgd_start) and wait up to 5 s for its first pool connection:
  * "ready:" comes with the listeners, requests need the database.  0 or -1.
