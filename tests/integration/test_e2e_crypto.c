@@ -335,29 +335,10 @@ static int group_setup(void **state)
     (void)state;
     char args[1400], e[200];
 
-    if (pgtest_start(&pg, 0) != 0)
+    if (e2e_keystore_setup(&pg, &conn, &d, store, master, sizeof(store)) != 0 ||
+        e2e_import_components("cvk1", "cvk", CVK_C1, CVK_C2) != 0)
         return -1;
-    conn = pgtest_connect(&pg);
-    if (conn == NULL || cgd_init(&d) != 0)
-        return -1;
-    snprintf(store, sizeof(store), "%s/keys", d.dir);
-    snprintf(master, sizeof(master), "%s/master.key", d.dir);
     snprintf(cardsfile, sizeof(cardsfile), "%s/cards.json", d.dir);
-    setenv("CARDGATE_KEYSTORE", store, 1);
-    setenv("CARDGATE_MASTER_KEY", master, 1);
-    unsetenv("CARDGATE_PAN_KEY_FILE");
-    char k1[16], k2[16];
-    if (e2e_ctl("key init-master --master $CARDGATE_MASTER_KEY", NULL, 0) != 0 ||
-        e2e_ctl("key generate --name pan --type pan-hash", NULL, 0) != 0 ||
-        e2e_ctl("crypto kcv --key " CVK_C1, k1, sizeof(k1)) != 0 ||
-        e2e_ctl("crypto kcv --key " CVK_C2, k2, sizeof(k2)) != 0)
-        return -1;
-    snprintf(args, sizeof(args),
-             "key import --name cvk1 --type cvk --component " CVK_C1 " --component-kcv %s"
-             " --component " CVK_C2 " --component-kcv %s",
-             k1, k2);
-    if (e2e_ctl(args, NULL, 0) != 0)
-        return -1;
     setenv("CARDGATE_CVK", "cvk1", 1); /* CVV2s under the CVK, not random */
     snprintf(args, sizeof(args), "demo seed --out %s", cardsfile);
     if (e2e_ctl(args, NULL, 0) != 0)

@@ -441,20 +441,6 @@ static void test_no_clear_text(void **state)
 }
 
 /* cardgatectl key import of C1 XOR C2 under name/type. */
-static int import(const char *name, const char *type, const char *c1, const char *c2)
-{
-    char args[600], k1[16], k2[16], kc1[100], kc2[100];
-    snprintf(kc1, sizeof(kc1), "crypto kcv --key %s", c1);
-    snprintf(kc2, sizeof(kc2), "crypto kcv --key %s", c2);
-    if (e2e_ctl(kc1, k1, sizeof(k1)) != 0 || e2e_ctl(kc2, k2, sizeof(k2)) != 0)
-        return -1;
-    snprintf(args, sizeof(args),
-             "key import --name %s --type %s --component %s --component-kcv %s --component %s "
-             "--component-kcv %s",
-             name, type, c1, k1, c2, k2);
-    return e2e_ctl(args, NULL, 0);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -466,22 +452,11 @@ static int group_setup(void **state)
     if (dia == NULL || util_hex_decode(MAK_HEX, mak, 16) != 16 ||
         util_hex_decode(IMK_HEX, imk, 16) != 16)
         return -1;
-    if (pgtest_start(&pg, 0) != 0)
+    if (e2e_keystore_setup(&pg, &conn, &d, store, master, sizeof(store)) != 0 ||
+        e2e_import_components("mak1", "mak", MAK_C1, MAK_C2) != 0 ||
+        e2e_import_components("imk1", "imk-ac", IMK_C1, IMK_C2) != 0)
         return -1;
-    conn = pgtest_connect(&pg);
-    if (conn == NULL || cgd_init(&d) != 0)
-        return -1;
-    snprintf(store, sizeof(store), "%s/keys", d.dir);
-    snprintf(master, sizeof(master), "%s/master.key", d.dir);
     snprintf(cardsfile, sizeof(cardsfile), "%s/cards.json", d.dir);
-    setenv("CARDGATE_KEYSTORE", store, 1);
-    setenv("CARDGATE_MASTER_KEY", master, 1);
-    unsetenv("CARDGATE_PAN_KEY_FILE");
-    unsetenv("CARDGATE_CVK");
-    if (e2e_ctl("key init-master --master $CARDGATE_MASTER_KEY", NULL, 0) != 0 ||
-        e2e_ctl("key generate --name pan --type pan-hash", NULL, 0) != 0 ||
-        import("mak1", "mak", MAK_C1, MAK_C2) != 0 || import("imk1", "imk-ac", IMK_C1, IMK_C2) != 0)
-        return -1;
     snprintf(args, sizeof(args), "demo seed --out %s", cardsfile);
     if (e2e_ctl(args, NULL, 0) != 0)
         return -1;

@@ -79,12 +79,6 @@ static struct card c_ok, c_off, c_tries, c_reset, c_mal, c_kx, c_sim;
 static char sent_blocks[64][17];
 static unsigned nblocks;
 
-/* Run cardgatectl ARGS; its first output line into out (may be NULL). */
-static int ctl(const char *args, char *out, size_t cap)
-{
-    return runprog_line("cardgatectl", args, out, cap);
-}
-
 static void xor_hex(const char *a, const char *b, char out[33])
 {
     uint8_t x[16], y[16];
@@ -97,29 +91,13 @@ static void xor_hex(const char *a, const char *b, char out[33])
         snprintf(out + 2 * i, 3, "%02X", x[i]);
 }
 
-static int import_key(const char *name, const char *type, const char *c1, const char *c2)
-{
-    char k1[16], k2[16], args[600];
-    snprintf(args, sizeof(args), "crypto kcv --key %s", c1);
-    if (ctl(args, k1, sizeof(k1)) != 0)
-        return -1;
-    snprintf(args, sizeof(args), "crypto kcv --key %s", c2);
-    if (ctl(args, k2, sizeof(k2)) != 0)
-        return -1;
-    snprintf(args, sizeof(args),
-             "key import --name %s --type %s --component %s --component-kcv %s"
-             " --component %s --component-kcv %s",
-             name, type, c1, k1, c2, k2);
-    return ctl(args, NULL, 0);
-}
-
 /* Issue a card on the demo wallet with PIN pin; fills c. */
 static int issue(struct card *c, const char *pin)
 {
     char args[300], line[512];
     snprintf(args, sizeof(args), "card issue --account 2001 --cardholder 4001 --pin %s --json",
              pin);
-    if (ctl(args, line, sizeof(line)) != 0)
+    if (e2e_ctl(args, line, sizeof(line)) != 0)
         return -1;
     const char *p = strstr(line, "\"pan\":\""), *e = strstr(line, "\"expiry\":\""),
                *i = strstr(line, "\"card_id\":");
@@ -426,7 +404,7 @@ static void test_key_change(void **state)
     pin_purchase(&c_kx, PIN_ISO0, ZPK2HEX, PIN_OK, "00");
 
     /* saved to the key store: version 2 with the new KCV */
-    assert_int_equal(ctl("key kcv --name zpk1", kcv, sizeof(kcv)), 0);
+    assert_int_equal(e2e_ctl("key kcv --name zpk1", kcv, sizeof(kcv)), 0);
     snprintf(bad, sizeof(bad), "%.6s", f48 + 4 + 32 + 4);
     assert_non_null(strstr(kcv, bad));
     /* SIGHUP loads the store again: the new key stays */
@@ -505,9 +483,9 @@ static void test_card_issue_options(void **state)
     (void)state;
     char line[512], q[200];
 
-    assert_int_equal(
-        ctl("card issue --account 2001 --pvv 4821 --pin-offset 90210 --json", line, sizeof(line)),
-        0);
+    assert_int_equal(e2e_ctl("card issue --account 2001 --pvv 4821 --pin-offset 90210 --json", line,
+                             sizeof(line)),
+                     0);
     const char *i = strstr(line, "\"card_id\":");
     assert_non_null(i);
     snprintf(q, sizeof(q), "SELECT pvv || '/' || pin_offset FROM cards WHERE id = %lld",
@@ -517,11 +495,11 @@ static void test_card_issue_options(void **state)
     assert_string_equal(v, "4821/90210");
     free(v);
     OPENSSL_cleanse(line, sizeof(line));
-    assert_int_equal(ctl("card issue --account 2001 --pin 123", NULL, 0), 1);
-    assert_int_equal(ctl("card issue --account 2001 --pvv 12345", NULL, 0), 1);
-    assert_int_equal(ctl("card issue --account 2001 --pin-offset 12a4", NULL, 0), 1);
-    assert_int_equal(ctl("card issue --account 2001 --pin 4321 --pvv 1234", NULL, 0), 1);
-    assert_int_equal(ctl("card issue --account 2001 --pin 4321 --pvki 10", NULL, 0), 1);
+    assert_int_equal(e2e_ctl("card issue --account 2001 --pin 123", NULL, 0), 1);
+    assert_int_equal(e2e_ctl("card issue --account 2001 --pvv 12345", NULL, 0), 1);
+    assert_int_equal(e2e_ctl("card issue --account 2001 --pin-offset 12a4", NULL, 0), 1);
+    assert_int_equal(e2e_ctl("card issue --account 2001 --pin 4321 --pvv 1234", NULL, 0), 1);
+    assert_int_equal(e2e_ctl("card issue --account 2001 --pin 4321 --pvki 10", NULL, 0), 1);
 }
 
 /* demo seed under $CARDGATE_PVK: every card has a PIN in the cards file, and it verifies. */
@@ -624,30 +602,20 @@ static int group_setup(void **state)
     (void)state;
     char args[600], e[256];
 
-    if (crypto_init(e, sizeof(e)) != 0 || pgtest_start(&pg, 0) != 0)
+    if (crypto_init(e, sizeof(e)) != 0 ||
+        e2e_keystore_setup(&pg, &conn, &d, store, master, sizeof(store)) != 0)
         return -1;
-    conn = pgtest_connect(&pg);
-    if (conn == NULL || cgd_init(&d) != 0)
-        return -1;
-    snprintf(store, sizeof(store), "%s/keys", d.dir);
-    snprintf(master, sizeof(master), "%s/master.key", d.dir);
-    setenv("CARDGATE_KEYSTORE", store, 1);
-    setenv("CARDGATE_MASTER_KEY", master, 1);
-    unsetenv("CARDGATE_PAN_KEY_FILE");
-    unsetenv("CARDGATE_CVK");
     unsetenv("CARDGATE_PIN_DECTAB");
     xor_hex(PVK_C1, PVK_C2, pvk_hex);
     xor_hex(ZPK_C1, ZPK_C2, zpk_hex);
     xor_hex(ZMK_C1, ZMK_C2, zmk_hex);
-    if (ctl("key init-master --master $CARDGATE_MASTER_KEY", NULL, 0) != 0 ||
-        ctl("key generate --name pan --type pan-hash", NULL, 0) != 0 ||
-        import_key("pvk1", "pvk", PVK_C1, PVK_C2) != 0 ||
-        import_key("zpk1", "zpk", ZPK_C1, ZPK_C2) != 0 ||
-        import_key("zmk1", "zmk", ZMK_C1, ZMK_C2) != 0)
+    if (e2e_import_components("pvk1", "pvk", PVK_C1, PVK_C2) != 0 ||
+        e2e_import_components("zpk1", "zpk", ZPK_C1, ZPK_C2) != 0 ||
+        e2e_import_components("zmk1", "zmk", ZMK_C1, ZMK_C2) != 0)
         return -1;
     setenv("CARDGATE_PVK", "pvk1", 1);
     snprintf(args, sizeof(args), "demo seed --out %s/cards.json", d.dir);
-    if (ctl(args, NULL, 0) != 0)
+    if (e2e_ctl(args, NULL, 0) != 0)
         return -1;
     struct card *all[] = {&c_ok, &c_off, &c_tries, &c_reset, &c_mal, &c_kx, &c_sim};
     for (size_t i = 0; i < UTIL_NELEM(all); i++)

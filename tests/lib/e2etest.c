@@ -16,6 +16,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int e2e_ctl(const char *args, char *out, size_t cap)
@@ -63,6 +64,42 @@ void e2e_no_clear_text(const struct cgd *d, const char *conninfo, const struct s
 
     snprintf(audit, sizeof(audit), "%s/audit", d->dir);
     cleartext_check(d->log, audit, conninfo, master, search, &a);
+}
+
+int e2e_keystore_setup(struct pgtest *pg, PGconn **conn, struct cgd *d, char *store, char *master,
+                       size_t cap)
+{
+    if (pgtest_start(pg, 0) != 0)
+        return -1;
+    *conn = pgtest_connect(pg);
+    if (*conn == NULL || cgd_init(d) != 0)
+        return -1;
+    snprintf(store, cap, "%s/keys", d->dir);
+    snprintf(master, cap, "%s/master.key", d->dir);
+    setenv("CARDGATE_KEYSTORE", store, 1);
+    setenv("CARDGATE_MASTER_KEY", master, 1);
+    unsetenv("CARDGATE_PAN_KEY_FILE");
+    unsetenv("CARDGATE_CVK");
+    if (e2e_ctl("key init-master --master $CARDGATE_MASTER_KEY", NULL, 0) != 0 ||
+        e2e_ctl("key generate --name pan --type pan-hash", NULL, 0) != 0)
+        return -1;
+    return 0;
+}
+
+int e2e_import_components(const char *name, const char *type, const char *c1, const char *c2)
+{
+    char args[600], k1[16], k2[16];
+    snprintf(args, sizeof(args), "crypto kcv --key %s", c1);
+    if (e2e_ctl(args, k1, sizeof(k1)) != 0)
+        return -1;
+    snprintf(args, sizeof(args), "crypto kcv --key %s", c2);
+    if (e2e_ctl(args, k2, sizeof(k2)) != 0)
+        return -1;
+    snprintf(args, sizeof(args),
+             "key import --name %s --type %s --component %s --component-kcv %s --component %s "
+             "--component-kcv %s",
+             name, type, c1, k1, c2, k2);
+    return e2e_ctl(args, NULL, 0);
 }
 
 const char *e2e_audit_dump(const struct cgd *d)

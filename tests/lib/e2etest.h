@@ -38,6 +38,22 @@ void e2e_absent(const char *hay, const char *where, const struct e2e_secret *s, 
 void e2e_no_clear_text(const struct cgd *d, const char *conninfo, const struct sim_cards *cards,
                        const char *master, const struct e2e_secret *s, size_t n);
 
+/*
+ * The start of a group setup with a key store: a throwaway PostgreSQL (pg,
+ * *conn), d's directory, and in it a master key and a key store holding the
+ * PAN-hash key "pan" (their paths into store and master, cap bytes each);
+ * CARDGATE_KEYSTORE and CARDGATE_MASTER_KEY set for cardgatectl,
+ * CARDGATE_PAN_KEY_FILE and CARDGATE_CVK unset.  0 or -1.
+ */
+int e2e_keystore_setup(struct pgtest *pg, PGconn **conn, struct cgd *d, char *store, char *master,
+                       size_t cap);
+
+/*
+ * Import key NAME of TYPE into the key store from two clear components
+ * (hex) with their KCVs, as a key ceremony would (test keys only).  0 or -1.
+ */
+int e2e_import_components(const char *name, const char *type, const char *c1, const char *c2);
+
 /* d's audit log as `cardgatectl audit dump --json` prints it (a static buffer). */
 const char *e2e_audit_dump(const struct cgd *d);
 
