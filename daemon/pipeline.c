@@ -831,9 +831,10 @@ static const struct dbp_stmt pl_stmts[] = {
      " FROM standin_settle_json($1::jsonb) o",
      1, NULL, 0, 0},
     {"cg_standin_cards",
-     "SELECT 1, count(*), coalesce(string_agg(s.pan_hash || ':' || s.standin_limit, ','), ''),"
+     "SELECT 1, count(*),"
+     " coalesce(string_agg(s.pan_hash || ':' || s.standin_limit || ':' || s.expiry, ','), ''),"
      " coalesce(max(s.pan_hash), '')"
-     " FROM (SELECT c.pan_hash, c.standin_limit FROM cards c"
+     " FROM (SELECT c.pan_hash, c.standin_limit, c.expiry FROM cards c"
      "  WHERE c.status = 'active' AND c.standin_limit > 0 AND c.pan_hash > $1"
      "  ORDER BY c.pan_hash LIMIT $2::int) s",
      2, NULL, 0, 0},
@@ -1000,6 +1001,15 @@ static bool standin_try_approve(struct pipeline *pl, struct pl_req *r, const cha
     if (!standin_checks_allow(r))
         return false;
     int64_t amount = r->bill_amount >= 0 ? r->bill_amount : r->txn_amount;
+    /* the month 14 h from now (UTC): no time zone is ahead of that, so a card
+     * in its last month is refused a little early rather than late */
+    char yymm[8];
+    time_t later = time(NULL) + 14 * 3600;
+    struct tm tm;
+    gmtime_r(&later, &tm);
+    snprintf(yymm, sizeof(yymm), "%02d%02d", tm.tm_year % 100, tm.tm_mon + 1);
+    if (!standin_cache_expiry_ok(pl->sc, r->pan_hash, r->expiry, yymm))
+        return false;
     if (amount <= 0 || standin_cache_take(pl->sc, r->pan_hash, amount) != 0)
         return false;
     memset(&rec, 0, sizeof(rec));
@@ -1104,13 +1114,18 @@ static void cards_done(struct pipeline *pl, const struct dbp_outcome *o)
             break;
         memcpy(hash, list, PAN_HASH_HEX - 1);
         hash[PAN_HASH_HEX - 1] = '\0';
-        char *end;
+        char *end, expiry[5] = "";
         long long limit = strtoll(colon + 1, &end, 10);
-        int rc = standin_cache_add(pl->sc, hash, limit);
+        if (*end == ':' && strlen(end + 1) >= 4) {
+            memcpy(expiry, end + 1, 4);
+            expiry[4] = '\0';
+            end += 5;
+        }
+        int rc = standin_cache_add(pl->sc, hash, limit, expiry);
         if (rc != 0) {
             full = rc > 0;
             if (rc < 0)
-                log_warnx("standin: card limit cache: out of memory");
+                log_warnx("standin: card limit cache: out of memory or a bad row");
             break;
         }
         list = *end == ',' ? end + 1 : end;

@@ -516,6 +516,7 @@ size_t sj_torn(const struct standin_journal *j)
 
 struct standin_card {
     char pan_hash[PAN_HASH_HEX];
+    char expiry[5]; /* the card's YYMM */
     int64_t limit, used;
 };
 
@@ -547,9 +548,17 @@ void standin_cache_begin(struct standin_cache *c)
     c->nnext = 0;
 }
 
-int standin_cache_add(struct standin_cache *c, const char *pan_hash, int64_t limit)
+/* Four digits, a month 01..12. */
+static bool yymm_ok(const char *s)
 {
-    if (strlen(pan_hash) != PAN_HASH_HEX - 1 || limit < 0)
+    return strlen(s) == 4 && strspn(s, "0123456789") == 4 && memcmp(s + 2, "01", 2) >= 0 &&
+           memcmp(s + 2, "12", 2) <= 0;
+}
+
+int standin_cache_add(struct standin_cache *c, const char *pan_hash, int64_t limit,
+                      const char *expiry)
+{
+    if (strlen(pan_hash) != PAN_HASH_HEX - 1 || limit < 0 || !yymm_ok(expiry))
         return -1;
     if (c->nnext == c->max_cards)
         return 1;
@@ -565,6 +574,7 @@ int standin_cache_add(struct standin_cache *c, const char *pan_hash, int64_t lim
     }
     struct standin_card *e = &c->next[c->nnext++];
     memcpy(e->pan_hash, pan_hash, PAN_HASH_HEX);
+    memcpy(e->expiry, expiry, 5);
     e->limit = limit;
     e->used = 0;
     return 0;
@@ -614,6 +624,15 @@ bool standin_cache_loaded(const struct standin_cache *c)
 size_t standin_cache_size(const struct standin_cache *c)
 {
     return c->ncur;
+}
+
+bool standin_cache_expiry_ok(const struct standin_cache *c, const char *pan_hash,
+                             const char *req_expiry, const char *now_yymm)
+{
+    const struct standin_card *e = find_card(c, pan_hash);
+    if (e == NULL || strcmp(e->expiry, now_yymm) < 0)
+        return false;
+    return req_expiry == NULL || req_expiry[0] == '\0' || strcmp(req_expiry, e->expiry) == 0;
 }
 
 int standin_cache_take(struct standin_cache *c, const char *pan_hash, int64_t amount)

@@ -117,11 +117,12 @@ void standin_cache_free(struct standin_cache *c);
 /* Start building a new generation (the current one keeps serving). */
 void standin_cache_begin(struct standin_cache *c);
 /*
- * Add one card to the generation being built.  0; 1 when max_cards is
- * reached (the card is left out); -1 out of memory or a bad hash/limit.
+ * Add one card (its expiry YYMM) to the generation being built.  0; 1 when
+ * max_cards is reached (the card is left out); -1 out of memory or a bad
+ * hash/limit/expiry.
  */
-int standin_cache_add(struct standin_cache *c, const char *pan_hash, int64_t limit)
-    __attribute__((warn_unused_result));
+int standin_cache_add(struct standin_cache *c, const char *pan_hash, int64_t limit,
+                      const char *expiry) __attribute__((warn_unused_result));
 /*
  * Swap the built generation in; what is used is counted again from the
  * journal's pending records (j may be NULL).
@@ -131,6 +132,13 @@ void standin_cache_commit(struct standin_cache *c, const struct standin_journal 
 bool standin_cache_loaded(const struct standin_cache *c);
 size_t standin_cache_size(const struct standin_cache *c);
 
+/*
+ * The expiry checks the database would make (54 expired / mismatch): the
+ * card is in the cache, its expiry is not before now_yymm, and req_expiry
+ * (field 14; NULL or "": none) is the card's.
+ */
+bool standin_cache_expiry_ok(const struct standin_cache *c, const char *pan_hash,
+                             const char *req_expiry, const char *now_yymm);
 /*
  * Take amount from the card's remaining stand-in amount.  0 taken; -1 card
  * not in the cache; -2 over its remaining amount (or amount <= 0).

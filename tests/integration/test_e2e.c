@@ -1102,6 +1102,10 @@ static void test_standin_db_down(void **state)
     assert_string_equal(rc, "00");
     assert_int_equal(appr[0], 'S');
     struct req third = r;
+    /* an expired card (its stand-in limit is there) is not approved in stand-in */
+    req_init(&r, "0100", card("expired"), 100);
+    roundtrip_appr(fd, &r, rc, appr);
+    assert_string_equal(rc, "91");
     /* the default mode: 91 */
     req_init(&r, "0100", card("approved"), 100);
     roundtrip_appr(fd1, &r, rc, appr);

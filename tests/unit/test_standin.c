@@ -356,17 +356,28 @@ static void test_limits(void **state)
     assert_false(standin_cache_loaded(c));
     assert_int_equal(standin_cache_take(c, a, 1), -1); /* nothing loaded: cold start */
     standin_cache_begin(c);
-    assert_int_equal(standin_cache_add(c, b, 3000), 0);
-    assert_int_equal(standin_cache_add(c, a, 5000), 0);
-    assert_int_equal(standin_cache_add(c, "abc", 1), -1);
-    assert_int_equal(standin_cache_add(c, z, -1), -1);
-    assert_int_equal(standin_cache_add(c, z, INT64_MAX), 0);
-    assert_int_equal(standin_cache_add(c, d, 10), 1); /* max_cards */
+    assert_int_equal(standin_cache_add(c, b, 3000, "2611"), 0);
+    assert_int_equal(standin_cache_add(c, a, 5000, "9912"), 0);
+    assert_int_equal(standin_cache_add(c, "abc", 1, "9912"), -1);
+    assert_int_equal(standin_cache_add(c, z, 1, "9913"), -1); /* month 13 */
+    assert_int_equal(standin_cache_add(c, z, 1, ""), -1);
+    assert_int_equal(standin_cache_add(c, z, -1, "9912"), -1);
+    assert_int_equal(standin_cache_add(c, z, INT64_MAX, "9912"), 0);
+    assert_int_equal(standin_cache_add(c, d, 10, "9912"), 1); /* max_cards */
     /* the old (empty) generation serves until the commit */
     assert_int_equal(standin_cache_take(c, a, 1), -1);
     standin_cache_commit(c, NULL);
     assert_true(standin_cache_loaded(c));
     assert_int_equal(standin_cache_size(c), 3);
+
+    /* expiry as the database checks it: not before this month, field 14 the card's */
+    assert_true(standin_cache_expiry_ok(c, b, "2611", "2611"));
+    assert_true(standin_cache_expiry_ok(c, b, NULL, "2610"));
+    assert_true(standin_cache_expiry_ok(c, b, "", "2611"));
+    assert_false(standin_cache_expiry_ok(c, b, "2611", "2612")); /* expired */
+    assert_false(standin_cache_expiry_ok(c, b, NULL, "2701"));
+    assert_false(standin_cache_expiry_ok(c, b, "2612", "2611")); /* not the card's */
+    assert_false(standin_cache_expiry_ok(c, d, NULL, "2611"));   /* not in the cache */
 
     assert_int_equal(standin_cache_remaining(c, a), 5000);
     assert_int_equal(standin_cache_take(c, a, 2000), 0);
@@ -396,8 +407,8 @@ static void test_limits(void **state)
     rec_init(&r, 'd', 802, 5);
     assert_int_equal(sj_append(j, &r), 0);
     standin_cache_begin(c);
-    assert_int_equal(standin_cache_add(c, b, 3000), 0);
-    assert_int_equal(standin_cache_add(c, d, 100), 0);
+    assert_int_equal(standin_cache_add(c, b, 3000, "9912"), 0);
+    assert_int_equal(standin_cache_add(c, d, 100, "9912"), 0);
     standin_cache_commit(c, j);
     assert_int_equal(standin_cache_size(c), 2);
     assert_int_equal(standin_cache_remaining(c, b), 1000);
