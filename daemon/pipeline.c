@@ -1003,7 +1003,7 @@ static bool standin_try_approve(struct pipeline *pl, struct pl_req *r, const cha
     int64_t amount = r->bill_amount >= 0 ? r->bill_amount : r->txn_amount;
     /* the month 14 h from now (UTC): no time zone is ahead of that, so a card
      * in its last month is refused a little early rather than late */
-    char yymm[8];
+    char yymm[16];
     time_t later = time(NULL) + 14 * 3600;
     struct tm tm;
     gmtime_r(&later, &tm);
