@@ -431,6 +431,45 @@ static void test_sim_scenario(void **state)
     assert_non_null(strstr(out, "answer MAC"));
 }
 
+/* The "NAME":N member of a cardgate-sim load --json object, or -1. */
+static long json_num(const char *out, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "\"%s\":", name);
+    const char *p = strstr(out, key);
+    return p != NULL ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+/*
+ * cardgate-sim load on the MAC'd listener: with the link's MAK every
+ * request is MAC'd and every answer's MAC checks (no errors); with another
+ * key nothing is answered as asked (the sign-on already fails).
+ */
+static void test_sim_load_mac(void **state)
+{
+    (void)state;
+    static char out[1 << 16], err[8192];
+    char args[900];
+    snprintf(args, sizeof(args),
+             "load --addr 127.0.0.1:%u --dialect ascii87 --cards %s --json --conns 1 --rate 200 "
+             "--duration 1 --timeout 5 --mix purchase=100 --amount 1 --mac x919 --mak " MAK_HEX,
+             d.port[0], cardsfile);
+    if (runprog("cardgate-sim", args, out, sizeof(out), err, sizeof(err)) != 0)
+        fail_msg("cardgate-sim load: %s%s", out, err);
+    assert_true(json_num(out, "answered") >= 150);
+    assert_int_equal(json_num(out, "errors"), 0);
+    snprintf(args, sizeof(args),
+             "load --addr 127.0.0.1:%u --dialect ascii87 --cards %s --json --conns 1 --rate 100 "
+             "--duration 0.5 --timeout 5 --mix purchase=100 --amount 1 --mac x919 --mak " IMK_HEX,
+             d.port[0], cardsfile);
+    /* the link refuses the sign-on's MAC (63), whose own MAC the generator refuses */
+    out[0] = err[0] = '\0';
+    assert_int_not_equal(runprog("cardgate-sim", args, out, sizeof(out), err, sizeof(err)), 0);
+    assert_true(json_num(out, "answered") <= 0);
+    if (strstr(err, "MAC") == NULL)
+        fail_msg("no MAC complaint:\n%s\n%s", out, err);
+}
+
 static void test_no_clear_text(void **state)
 {
     (void)state;
@@ -490,9 +529,10 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mac_purchase), cmocka_unit_test(test_mac_echo),
-        cmocka_unit_test(test_chip),         cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_sim_scenario), cmocka_unit_test(test_no_clear_text),
+        cmocka_unit_test(test_mac_purchase),  cmocka_unit_test(test_mac_echo),
+        cmocka_unit_test(test_chip),          cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_sim_scenario),  cmocka_unit_test(test_sim_load_mac),
+        cmocka_unit_test(test_no_clear_text),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -18,7 +18,10 @@ static void load_usage(FILE *fp)
             "         [--cards FILE | --synth N [--accounts A]] [--hot] [--conns C] [--rate R] "
             "[--inflight K]\n"
             "         [--duration SECONDS] [--timeout SECONDS] [--mix purchase=85,reversal=5,...]\n"
-            "         [--amount MINOR] [--seed N] [--json] [--zpk HEX]\n"
+            "         [--amount MINOR] [--seed N] [--json] [--zpk HEX] [--mac x919|alg1|cmac --mak "
+            "HEX]\n"
+            "  --mac/--mak: MAC every request (field 64/128) and check every answer's MAC\n"
+            "  (a missing or wrong one counts as a mismatch; test keys only).\n"
             "  --mix pin=N: purchases with the card's \"pin\" (else 1234) as a format 0\n"
             "  PIN block under --zpk (the link's TDES zone PIN key; test keys only).\n"
             "  --rate R > 0: open loop, R requests/s over all connections, latency from the\n"
@@ -51,12 +54,14 @@ int sim_load_main(int argc, char **argv)
         {"timeout", required_argument, NULL, 't'},  {"mix", required_argument, NULL, 'm'},
         {"amount", required_argument, NULL, 'A'},   {"seed", required_argument, NULL, 'S'},
         {"json", no_argument, NULL, 'j'},           {"zpk", required_argument, NULL, 'z'},
+        {"mac", required_argument, NULL, 'M'},      {"mak", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     struct load_opts o;
     static uint8_t zpk[24];
     load_opts_default(&o);
     const char *dialect = NULL, *framing = NULL, *header = NULL, *cards_path = NULL;
+    const char *mac = NULL, *mak = NULL;
     double synth = 0, accounts = 0, v;
     bool hot = false, json = false, inflight_set = false;
     char err[300];
@@ -81,6 +86,12 @@ int sim_load_main(int argc, char **argv)
             break;
         case 'j':
             json = true;
+            break;
+        case 'M':
+            mac = optarg;
+            break;
+        case 'K':
+            mak = optarg;
             break;
         case 'z':
             if (sim_parse_zpk(optarg, zpk, &o.zpk_len, err, sizeof(err)) != 0) {
@@ -157,8 +168,13 @@ int sim_load_main(int argc, char **argv)
     if (o.rate > 0 && !inflight_set)
         o.inflight = 1024;
     struct sim_link link;
+    if ((mac == NULL) != (mak == NULL)) {
+        fprintf(stderr, "cardgate-sim load: --mac and --mak go together\n");
+        return 2;
+    }
     if (sim_link_init(&link, dialect, framing, err, sizeof(err)) != 0 ||
-        (header && sim_link_set_header(&link, header, err, sizeof(err)) != 0)) {
+        (header && sim_link_set_header(&link, header, err, sizeof(err)) != 0) ||
+        (mac && sim_link_set_mac(&link, mac, mak, err, sizeof(err)) != 0)) {
         fprintf(stderr, "cardgate-sim load: %s\n", err);
         sim_link_free(&link);
         return 2;

@@ -416,6 +416,14 @@ static void on_answer(struct lconn *c, const uint8_t *p, size_t len, int64_t now
     }
     /* ours, but wrong: the request is over either way */
     slot_free(c, si);
+    const char *why;
+    if (sim_check_mac(g->o->link, p, len, &g->msg, &why) != 0) {
+        if (r->bad_macs++ == 0)
+            log_warnx("load: connection %d: answer MAC: %s", c->idx, why);
+        r->mismatches++;
+        r->errors++;
+        return;
+    }
     if (memcmp(g->msg.mti, s->ans_mti, 4) != 0 || !v39 || v39->len != 2) {
         r->mismatches++;
         r->errors++;
@@ -563,6 +571,11 @@ static int conn_open(struct loadgen *g, struct lconn *c, int timeout_ms, char *e
     }
     if (iso_decode(g->o->link->d, msg, mlen, &g->msg, &e) != 0) {
         snprintf(err, errlen, "connection %d: sign-on answer: %s", c->idx, e.msg);
+        return -1;
+    }
+    const char *why;
+    if (sim_check_mac(g->o->link, msg, mlen, &g->msg, &why) != 0) {
+        snprintf(err, errlen, "connection %d: sign-on answer MAC: %s", c->idx, why);
         return -1;
     }
     const struct iso_view *v39 = iso_get(&g->msg, 39);
@@ -790,11 +803,12 @@ void load_print_table(FILE *fp, const struct load_opts *o, const struct load_res
     fprintf(fp, "  %-14s %12llu\n", "answered", (unsigned long long)r->answered);
     fprintf(fp, "  %-14s %12.0f /s\n", "throughput", r->throughput);
     fprintf(fp,
-            "  %-14s %12llu  (timeouts %llu, mismatches %llu, bad frames %llu, lost %llu, "
-            "unsent %llu; late answers %llu; reconnects %llu)\n",
+            "  %-14s %12llu  (timeouts %llu, mismatches %llu (bad MACs %llu), bad frames %llu, "
+            "lost %llu, unsent %llu; late answers %llu; reconnects %llu)\n",
             "errors", (unsigned long long)r->errors, (unsigned long long)r->timeouts,
-            (unsigned long long)r->mismatches, (unsigned long long)r->bad_frames,
-            (unsigned long long)r->lost, (unsigned long long)r->unsent, (unsigned long long)r->late,
+            (unsigned long long)r->mismatches, (unsigned long long)r->bad_macs,
+            (unsigned long long)r->bad_frames, (unsigned long long)r->lost,
+            (unsigned long long)r->unsent, (unsigned long long)r->late,
             (unsigned long long)r->reconnects);
     fprintf(fp, "  sent by kind:");
     for (int k = SIM_K_PURCHASE; k < SIM_K_COUNT; k++)

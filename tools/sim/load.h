@@ -53,6 +53,7 @@ struct load_result {
     uint64_t timeouts;
     uint64_t mismatches; /* unknown STAN/RRN, wrong MTI, no field 39 */
     uint64_t bad_frames; /* undecodable answers */
+    uint64_t bad_macs;   /* answers whose MAC is missing or wrong (--mac) */
     uint64_t lost;       /* in flight on a connection that closed */
     uint64_t unsent;     /* scheduled in the window but never sent */
     uint64_t late;       /* answers after their timeout (not counted again) */

@@ -149,6 +149,8 @@ int sim_link_set_mac(struct sim_link *l, const char *alg, const char *hex, char 
         snprintf(err, errlen, "--mac: '%s' is not one of x919, alg1, cmac", alg);
         return -1;
     }
+    if (crypto_init(err, errlen) != 0) /* single DES (legacy provider) for x919/alg1 */
+        return -1;
     memset(&l->mak, 0, sizeof(l->mak));
     long n =
         strlen(hex) <= 2 * KS_KEY_MAX ? util_hex_decode(hex, l->mak.key, sizeof(l->mak.key)) : -1;

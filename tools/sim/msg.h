@@ -134,8 +134,8 @@ int sim_link_set_header(struct sim_link *l, const char *header, char *err, size_
 
 /*
  * MAC every request and check every answer: alg "x919", "alg1" or "cmac",
- * the key as hex (16 or 24 bytes TDES; AES for cmac), padding method 1.
- * -1 with err (never the key).
+ * the key as hex (16 or 24 bytes TDES; AES for cmac), padding method 1;
+ * crypto_init() done.  -1 with err (never the key).
  */
 int sim_link_set_mac(struct sim_link *l, const char *alg, const char *hex, char *err, size_t errlen)
     __attribute__((warn_unused_result));
