@@ -70,49 +70,27 @@ static void cvv2_of(const struct sim_card *c, char out[4])
 static void purchase_pos(int fd, const struct sim_card *c, const char *pos, const char *f48,
                          const char *f35, char rc[4])
 {
-    char f2[32], f4[32], f7[16], f11[16], f14[16], f22[16], f35kv[64], f37[20], f48kv[32];
-    char f49[8], stan[8];
-    const char *kv[24];
-    size_t n = 0;
+    char f22[16], f35kv[64], f48kv[32], f49[8], stan[8];
+    struct e2e_purchase m;
     uint8_t buf[1024];
 
     stan_seq++;
-    snprintf(f2, sizeof(f2), "2=%s", c->pan);
-    kv[n++] = f2;
-    kv[n++] = "3=000000";
-    snprintf(f4, sizeof(f4), "4=%012d", 700);
-    kv[n++] = f4;
-    snprintf(f7, sizeof(f7), "7=1122%06u", stan_seq);
-    kv[n++] = f7;
-    snprintf(f11, sizeof(f11), "11=%06u", stan_seq);
-    kv[n++] = f11;
-    kv[n++] = "12=101010";
-    kv[n++] = "13=1122";
-    snprintf(f14, sizeof(f14), "14=%s", c->expiry);
-    kv[n++] = f14;
-    kv[n++] = "18=5411";
-    kv[n++] = "19=276";
+    e2e_purchase_init(&m, c->pan, c->expiry, stan_seq, "CRY");
     snprintf(f22, sizeof(f22), "22=%s", pos);
-    kv[n++] = f22;
+    e2e_kv_add(&m, f22);
     if (f35 != NULL) {
         snprintf(f35kv, sizeof(f35kv), "35=%s", f35);
-        kv[n++] = f35kv;
+        e2e_kv_add(&m, f35kv);
     }
-    kv[n++] = "32=123456";
-    snprintf(f37, sizeof(f37), "37=CRY%09u", stan_seq);
-    kv[n++] = f37;
-    kv[n++] = "41=TERM0001";
-    kv[n++] = "42=MERCHANT0000001";
     if (f48 != NULL) {
         snprintf(f48kv, sizeof(f48kv), "48=%s", f48);
-        kv[n++] = f48kv;
+        e2e_kv_add(&m, f48kv);
         if (nsent48 < 8)
             snprintf(sent48[nsent48++], sizeof(sent48[0]), "%s", f48);
     }
     snprintf(f49, sizeof(f49), "49=%s", c->currency[0] ? c->currency : "978");
-    kv[n++] = f49;
-    kv[n] = NULL;
-    long len = cgd_buildv(buf, sizeof(buf), "0100", kv);
+    e2e_kv_add(&m, f49);
+    long len = cgd_buildv(buf, sizeof(buf), "0100", m.kv);
     assert_true(len > 0);
     assert_int_equal(cgd_send_frame(fd, buf, (size_t)len), 0);
     len = cgd_recv_frame(fd, buf, sizeof(buf));
@@ -333,20 +311,13 @@ static void test_no_clear_text(void **state)
 static int group_setup(void **state)
 {
     (void)state;
-    char args[1400], e[200];
 
     if (e2e_keystore_setup(&pg, &conn, &d, store, master, sizeof(store)) != 0 ||
         e2e_import_components("cvk1", "cvk", CVK_C1, CVK_C2) != 0)
         return -1;
-    snprintf(cardsfile, sizeof(cardsfile), "%s/cards.json", d.dir);
     setenv("CARDGATE_CVK", "cvk1", 1); /* CVV2s under the CVK, not random */
-    snprintf(args, sizeof(args), "demo seed --out %s", cardsfile);
-    if (e2e_ctl(args, NULL, 0) != 0)
+    if (e2e_demo_seed(&d, cardsfile, sizeof(cardsfile), &cards) != 0)
         return -1;
-    if (sim_cards_load(cardsfile, &cards, e, sizeof(e)) != 0) {
-        fprintf(stderr, "%s\n", e);
-        return -1;
-    }
     if (cgd_write_conf(&d,
                        "[daemon]\nmax_requests = 64\n"
                        "[database]\npool_size = 1\n"

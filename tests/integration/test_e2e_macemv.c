@@ -483,7 +483,7 @@ static void test_no_clear_text(void **state)
 static int group_setup(void **state)
 {
     (void)state;
-    char args[600], e[200];
+    char e[200];
 
     if (crypto_init(e, sizeof(e)) != 0)
         return -1;
@@ -495,14 +495,8 @@ static int group_setup(void **state)
         e2e_import_components("mak1", "mak", MAK_C1, MAK_C2) != 0 ||
         e2e_import_components("imk1", "imk-ac", IMK_C1, IMK_C2) != 0)
         return -1;
-    snprintf(cardsfile, sizeof(cardsfile), "%s/cards.json", d.dir);
-    snprintf(args, sizeof(args), "demo seed --out %s", cardsfile);
-    if (e2e_ctl(args, NULL, 0) != 0)
+    if (e2e_demo_seed(&d, cardsfile, sizeof(cardsfile), &cards) != 0)
         return -1;
-    if (sim_cards_load(cardsfile, &cards, e, sizeof(e)) != 0) {
-        fprintf(stderr, "%s\n", e);
-        return -1;
-    }
     if (cgd_write_conf(&d,
                        "[daemon]\nmax_requests = 64\n"
                        "[database]\npool_size = 1\n"

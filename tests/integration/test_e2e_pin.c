@@ -149,39 +149,19 @@ static long exchange(unsigned port, const char *mti, const char *const *kv, uint
 /* An 0100 purchase (chip) on port with PIN block hex (NULL: none); field 39 into rc. */
 static void purchase_on(unsigned port, const struct card *c, const char *blkhex, char rc[4])
 {
-    char f2[32], f7[16], f11[16], f14[16], f37[20], f52[24], stan[8];
-    const char *kv[24];
-    size_t n = 0;
+    char f52[24], stan[8];
+    struct e2e_purchase m;
     uint8_t buf[1024];
 
     stan_seq++;
-    snprintf(f2, sizeof(f2), "2=%s", c->pan);
-    kv[n++] = f2;
-    kv[n++] = "3=000000";
-    kv[n++] = "4=000000000700";
-    snprintf(f7, sizeof(f7), "7=1122%06u", stan_seq);
-    kv[n++] = f7;
-    snprintf(f11, sizeof(f11), "11=%06u", stan_seq);
-    kv[n++] = f11;
-    kv[n++] = "12=101010";
-    kv[n++] = "13=1122";
-    snprintf(f14, sizeof(f14), "14=%s", c->expiry);
-    kv[n++] = f14;
-    kv[n++] = "18=5411";
-    kv[n++] = "19=276";
-    kv[n++] = "22=051";
-    kv[n++] = "32=123456";
-    snprintf(f37, sizeof(f37), "37=PIN%09u", stan_seq);
-    kv[n++] = f37;
-    kv[n++] = "41=TERM0001";
-    kv[n++] = "42=MERCHANT0000001";
-    kv[n++] = "49=978";
+    e2e_purchase_init(&m, c->pan, c->expiry, stan_seq, "PIN");
+    e2e_kv_add(&m, "22=051");
+    e2e_kv_add(&m, "49=978");
     if (blkhex != NULL) {
         snprintf(f52, sizeof(f52), "52#%s", blkhex);
-        kv[n++] = f52;
+        e2e_kv_add(&m, f52);
     }
-    kv[n] = NULL;
-    long len = exchange(port, "0100", kv, buf, sizeof(buf));
+    long len = exchange(port, "0100", m.kv, buf, sizeof(buf));
     assert_int_equal(cgd_field(buf, (size_t)len, 39, rc, 4), 0);
     assert_int_equal(cgd_field(buf, (size_t)len, 11, stan, sizeof(stan)), 0);
     assert_int_equal(strtoul(stan, NULL, 10), stan_seq);

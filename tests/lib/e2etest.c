@@ -102,6 +102,53 @@ int e2e_import_components(const char *name, const char *type, const char *c1, co
     return e2e_ctl(args, NULL, 0);
 }
 
+void e2e_purchase_init(struct e2e_purchase *m, const char *pan, const char *expiry, unsigned stan,
+                       const char *rrn3)
+{
+    m->n = 0;
+    m->kv[0] = NULL;
+    snprintf(m->f2, sizeof(m->f2), "2=%s", pan);
+    e2e_kv_add(m, m->f2);
+    e2e_kv_add(m, "3=000000");
+    e2e_kv_add(m, "4=000000000700");
+    snprintf(m->f7, sizeof(m->f7), "7=1122%06u", stan);
+    e2e_kv_add(m, m->f7);
+    snprintf(m->f11, sizeof(m->f11), "11=%06u", stan);
+    e2e_kv_add(m, m->f11);
+    e2e_kv_add(m, "12=101010");
+    e2e_kv_add(m, "13=1122");
+    snprintf(m->f14, sizeof(m->f14), "14=%s", expiry);
+    e2e_kv_add(m, m->f14);
+    e2e_kv_add(m, "18=5411");
+    e2e_kv_add(m, "19=276");
+    e2e_kv_add(m, "32=123456");
+    snprintf(m->f37, sizeof(m->f37), "37=%.3s%09u", rrn3, stan);
+    e2e_kv_add(m, m->f37);
+    e2e_kv_add(m, "41=TERM0001");
+    e2e_kv_add(m, "42=MERCHANT0000001");
+}
+
+void e2e_kv_add(struct e2e_purchase *m, const char *kv)
+{
+    assert_true(m->n + 1 < sizeof(m->kv) / sizeof(m->kv[0]));
+    m->kv[m->n++] = kv;
+    m->kv[m->n] = NULL;
+}
+
+int e2e_demo_seed(const struct cgd *d, char *cardsfile, size_t cap, struct sim_cards *cards)
+{
+    char args[600], e[256];
+    snprintf(cardsfile, cap, "%s/cards.json", d->dir);
+    snprintf(args, sizeof(args), "demo seed --out %s", cardsfile);
+    if (e2e_ctl(args, NULL, 0) != 0)
+        return -1;
+    if (sim_cards_load(cardsfile, cards, e, sizeof(e)) != 0) {
+        fprintf(stderr, "%s\n", e);
+        return -1;
+    }
+    return 0;
+}
+
 const char *e2e_audit_dump(const struct cgd *d)
 {
     static char out[4 << 20];

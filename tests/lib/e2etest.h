@@ -54,6 +54,28 @@ int e2e_keystore_setup(struct pgtest *pg, PGconn **conn, struct cgd *d, char *st
  */
 int e2e_import_components(const char *name, const char *type, const char *c1, const char *c2);
 
+/*
+ * The fields of a test purchase (0100) over the wire: 2 pan, 3 000000, 4
+ * 7.00, 7/11 from stan, 12/13, 14 expiry, 18 5411, 19 276, 32 123456, 37
+ * rrn3 + 9 digits of stan, 41, 42.  Callers add what differs (22, 35, 48,
+ * 49, 52 ...) with e2e_kv_add, then build with cgd_buildv(..., m.kv).
+ */
+struct e2e_purchase {
+    char f2[32], f7[16], f11[16], f14[16], f37[20];
+    const char *kv[32];
+    size_t n;
+};
+void e2e_purchase_init(struct e2e_purchase *m, const char *pan, const char *expiry, unsigned stan,
+                       const char *rrn3);
+/* Add "N=value" (or "N#HEX"); kv stays NULL-terminated. */
+void e2e_kv_add(struct e2e_purchase *m, const char *kv);
+
+/*
+ * cardgatectl demo seed into DIR/cards.json (its path into cardsfile, cap
+ * bytes) and load it into cards.  0 or -1 (the reason printed).
+ */
+int e2e_demo_seed(const struct cgd *d, char *cardsfile, size_t cap, struct sim_cards *cards);
+
 /* d's audit log as `cardgatectl audit dump --json` prints it (a static buffer). */
 const char *e2e_audit_dump(const struct cgd *d);
 
