@@ -185,12 +185,18 @@ int linkmac_encode(enum cg_mac mac, int pad, const struct iso_dialect *d, const 
         OPENSSL_cleanse(out_mac, sizeof(out_mac));
         return -1;
     }
-    int rc =
-        iso_set_copy(m, field, out_mac, flen) != 0 ? -1 : iso_encode(d, m, out, cap, outlen, err);
-    OPENSSL_cleanse(out_mac, sizeof(out_mac));
-    if (rc == 0 && *outlen != len) {
-        snprintf(err->msg, sizeof(err->msg), "MAC field changed the message length");
-        return -1;
+    int rc = iso_set_copy(m, field, out_mac, flen);
+    if (rc == 0 && d->f[field].enc == ISO_E_BINARY) {
+        /* the field is the message's last wl bytes, as they are on the wire */
+        memcpy(out + len - wl, out_mac, flen);
+        *outlen = len;
+    } else if (rc == 0) {
+        rc = iso_encode(d, m, out, cap, outlen, err); /* hex or EBCDIC-coded MAC field */
+        if (rc == 0 && *outlen != len) {
+            snprintf(err->msg, sizeof(err->msg), "MAC field changed the message length");
+            rc = -1;
+        }
     }
+    OPENSSL_cleanse(out_mac, sizeof(out_mac));
     return rc;
 }
