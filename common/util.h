@@ -35,5 +35,10 @@ const char *util_sql_dir(void);
 
 /* Monotonic clock in microseconds. */
 int64_t util_now_us(void);
+/* Wall clock (CLOCK_REALTIME) in microseconds since the epoch. */
+int64_t util_wall_us(void);
+
+/* fsync the directory dir (after a create or rename in it); 0 or -1 (errno). */
+int util_fsync_dir(const char *dir) UTIL_MUST_CHECK;
 
 #endif

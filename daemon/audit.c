@@ -71,13 +71,6 @@ static int buf_write(void *data, const char *p, size_t n)
     return 0;
 }
 
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Segment size floor: room for a record, the closing checkpoint and more. */
 static uint64_t seg_floor(uint64_t size)
 {
@@ -144,16 +137,6 @@ static bool masked_shape(const char *s)
 
 /* ---- segments ---- */
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
 /* Write out the buffer; sync when forced or the policy asks. */
 static int flush(struct audit_writer *w, bool force_sync)
 {
@@ -206,7 +189,7 @@ static int new_segment(struct audit_writer *w)
         log_warn("audit: cannot create %s", path);
         return -1;
     }
-    if (fsync_dir(w->dir) != 0)
+    if (util_fsync_dir(w->dir) != 0)
         log_warn("audit: fsync of directory %s failed", w->dir);
     if (w->fd >= 0)
         close(w->fd);
@@ -241,7 +224,7 @@ static int append_record(struct audit_writer *w, int type)
     w->len += 4;
     msgpack_pack_array(&w->pk, 5);
     msgpack_pack_uint64(&w->pk, w->seq);
-    w->rec_ts = wall_us();
+    w->rec_ts = util_wall_us();
     msgpack_pack_int64(&w->pk, w->rec_ts);
     msgpack_pack_uint8(&w->pk, (uint8_t)type);
     msgpack_pack_bin(&w->pk, AUDIT_HASH_LEN);
