@@ -194,13 +194,6 @@ static int64_t digits_i64(const uint8_t *p, size_t n)
     return v;
 }
 
-static int64_t wall_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static bool rc_is_approval(const char *rc)
 {
     return strcmp(rc, "00") == 0 || strcmp(rc, "10") == 0;
@@ -613,6 +606,11 @@ static void flush_cb(evutil_socket_t fd, short ev, void *arg)
     pl->flush_pending = false;
     /* stand-in approvals are on disk before any answer goes out (group commit) */
     bool jfail = pl->sj != NULL && sj_sync(pl->sj) != 0;
+    if (jfail && !pl->sj_broken) {
+        /* after a failed fdatasync a later one may succeed with the data lost */
+        pl->sj_broken = true;
+        log_warnx("standin journal: cannot sync; no more stand-in approvals until restart");
+    }
     bool unproven = pl->audit != NULL && audit_flush(pl->audit) != 0;
     if (unproven)
         log_warnx("audit flush failed: the approvals in this batch are answered from stand-in "
@@ -620,8 +618,9 @@ static void flush_cb(evutil_socket_t fd, short ev, void *arg)
     if (pl->sj != NULL) {
         bool voided = false;
         for (r = TAILQ_FIRST(&pl->sendq); r != NULL; r = TAILQ_NEXT(r, q)) {
-            if (r->sj_seq != 0 && (jfail || unproven || r->audit_lost)) {
-                standin_void(pl, r, jfail ? "journal" : "audit");
+            /* an approval whose answer could not be encoded is never sent: void it too */
+            if (r->sj_seq != 0 && (jfail || unproven || r->audit_lost || r->out_len == 0)) {
+                standin_void(pl, r, jfail ? "journal" : r->out_len == 0 ? "encode" : "audit");
                 voided = true;
             }
         }
@@ -971,7 +970,7 @@ static void late_outcome(struct pipeline *pl, struct pl_req *r, const struct dbp
 static bool standin_checks_allow(const struct pl_req *r)
 {
     const char *const ok[] = {r->cr.cvv, r->cr.cvv2, r->cr.arqc};
-    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+    for (size_t i = 0; i < UTIL_NELEM(ok); i++)
         if (ok[i] != NULL && strcmp(ok[i], "ok") != 0 && strcmp(ok[i], "absent") != 0)
             return false;
     return r->cr.pin == NULL || strcmp(r->cr.pin, "absent") == 0;
@@ -979,7 +978,7 @@ static bool standin_checks_allow(const struct pl_req *r)
 
 /*
  * Approve r in stand-in when the configuration, the request and the card's
- * remaining stand-in amount allow it: a plain purchase (0100/0200,
+ * remaining stand-in amount allow it: a plain purchase authorization (0100,
  * processing code 00), its card checks not failed (standin_checks_allow),
  * the card in the limit cache.  The approval is
  * journaled (written now, synced in flush_cb before any answer goes out)
@@ -993,10 +992,11 @@ static bool standin_try_approve(struct pipeline *pl, struct pl_req *r, const cha
 
     if (pl->sj == NULL || !cfg->standin_approve || pl->sj_broken || strcmp(why, "shutdown") == 0)
         return false;
-    if (r->kind == NULL || (strcmp(r->kind, "auth") != 0 && strcmp(r->kind, "financial") != 0) ||
-        strncmp(r->proc, "00", 2) != 0 ||
-        (memcmp(r->mti, "0100", 4) != 0 && memcmp(r->mti, "0200", 4) != 0) ||
-        r->pan_hash[0] == '\0')
+    /* an authorization only: it is settled as a stand-in advice, a hold that a
+     * completion captures; a 0200 (financial) has no completion to follow, so
+     * its hold would expire and the purchase never be posted */
+    if (r->kind == NULL || strcmp(r->kind, "auth") != 0 || strncmp(r->proc, "00", 2) != 0 ||
+        memcmp(r->mti, "0100", 4) != 0 || r->pan_hash[0] == '\0')
         return false;
     if (!standin_checks_allow(r))
         return false;
@@ -1116,7 +1116,7 @@ static void cards_done(struct pipeline *pl, const struct dbp_outcome *o)
         hash[PAN_HASH_HEX - 1] = '\0';
         char *end, expiry[5] = "";
         long long limit = strtoll(colon + 1, &end, 10);
-        if (*end == ':' && strlen(end + 1) >= 4) {
+        if (*end == ':' && strnlen(end + 1, 4) == 4) {
             memcpy(expiry, end + 1, 4);
             expiry[4] = '\0';
             end += 5;
@@ -1157,7 +1157,7 @@ static void cards_done(struct pipeline *pl, const struct dbp_outcome *o)
  */
 static void settle_some(struct pipeline *pl)
 {
-    int64_t wall = wall_now_us();
+    int64_t wall = util_wall_us();
 
     /* at most a quarter of the request slots: requests keep theirs */
     unsigned cap = pl->nslots / 4 < PL_SETTLE_BATCH ? pl->nslots / 4 + 1 : PL_SETTLE_BATCH;
@@ -1212,9 +1212,17 @@ static void settle_done(struct pipeline *pl, struct pl_req *r, const struct dbp_
     }
     const char *rc = col(o->res, o->row, 1), *rule = col(o->res, o->row, 7);
     const char *aid = col(o->res, o->row, 9);
-    if (rc == NULL || !rc_is_approval(rc))
+    if (rc == NULL || strcmp(rc, "96") == 0) {
+        /* a system error in this request, not a decision: the switch was told 00,
+         * so the approval stays pending and is settled again */
+        pl->st.standin_settle_errors++;
+        log_warnx("stand-in approval stan %s not settled (the database answered %s, %s): retried",
+                  r->stan, rc ? rc : "-", rule ? rule : "-");
+        return;
+    }
+    if (!rc_is_approval(rc))
         log_warnx("stand-in approval stan %s: the database answered %s (%s): nothing held", r->stan,
-                  rc ? rc : "-", rule ? rule : "-");
+                  rc, rule ? rule : "-");
     if (sj_done(pl->sj, r->sj_seq) == 0) {
         standin_cache_give(pl->sc, r->pan_hash, r->sj_amount);
         pl->st.standin_settled++;
@@ -1432,8 +1440,8 @@ static enum pinchk_result pl_crypto_checks(struct pipeline *pl, struct pl_req *r
         out->arqc = emvchk_arqc(ks, cfg, m, r->pan, &r->emv, &out->atc);
     enum pinchk_result pr =
         asked ? pinchk_candidates(ks, &pk, m, r->pan, &out->pin_cand) : PINCHK_ABSENT;
-    if (pr == PINCHK_VERIFY)
-        out->pin = "verify";
+    if (pinchk_result_word(pr) != NULL) /* the others are answered by the caller */
+        out->pin = pinchk_result_word(pr);
     if (ks == NULL)
         return pr;
     out->cvv2 = cardchk_cvv2(ks, cfg->keys_cvk, m, r->pan, r->expiry);
@@ -1585,7 +1593,7 @@ static int dispatch_cb(void *arg, struct link *l, const struct link_frame *f)
     r->link = l;
     r->arrival_us = f->arrival_us;
     r->deadline_us = f->deadline_us;
-    r->deadline_wall_us = wall_now_us() + (f->deadline_us - util_now_us());
+    r->deadline_wall_us = util_wall_us() + (f->deadline_us - util_now_us());
     r->has_hdr = f->hdr != NULL;
     r->hdr_len = (uint8_t)f->hdr_len;
     if (f->hdr != NULL)
@@ -1751,7 +1759,7 @@ struct pipeline *pipeline_new(struct event_base *base, struct server *srv)
             log_warnx("[standin]: out of memory");
             goto fail;
         }
-        pl->appr_ctr = (uint32_t)(wall_now_us() / 1000000);
+        pl->appr_ctr = (uint32_t)(util_wall_us() / 1000000);
         pl->st.standin_pending = cg_metrics.standin_pending = sj_npending(pl->sj);
         log_info("standin: approving up to each card's stand-in limit; journal %s, %zu"
                  " approvals to settle",

@@ -5,6 +5,7 @@
 #include "daemon/standin.h"
 
 #include "common/log.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -423,18 +424,6 @@ int sj_done(struct standin_journal *j, uint64_t seq)
 }
 
 /* fsync the directory holding path (after a rename). */
-static int sync_dir(const char *path)
-{
-    char copy[4096];
-    snprintf(copy, sizeof(copy), "%s", path);
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return -1;
-    int rc = fsync(dfd);
-    close(dfd);
-    return rc;
-}
-
 int sj_compact(struct standin_journal *j)
 {
     char tmp[4200];
@@ -442,12 +431,16 @@ int sj_compact(struct standin_journal *j)
     int fd;
 
     if (j->npend == 0) {
-        if (ftruncate(j->fd, 0) != 0 || fdatasync(j->fd) != 0) {
+        if (ftruncate(j->fd, 0) != 0) {
             log_warn("standin journal %s: truncate failed", j->path);
             return -1;
         }
         j->nrecords = 0;
-        j->end = 0;
+        j->end = 0; /* the file is empty now, synced or not */
+        if (fdatasync(j->fd) != 0) {
+            log_warn("standin journal %s: truncate not synced", j->path);
+            return -1;
+        }
         j->dirty = false;
         return 0;
     }
@@ -466,7 +459,9 @@ int sj_compact(struct standin_journal *j)
     }
     if (fdatasync(fd) != 0 || rename(tmp, j->path) != 0)
         goto fail;
-    if (sync_dir(j->path) != 0)
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", j->path);
+    if (util_fsync_dir(dirname(dir)) != 0)
         log_warn("standin journal: cannot sync the directory of %s", j->path);
     close(j->fd);
     j->fd = fd;

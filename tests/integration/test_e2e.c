@@ -982,7 +982,7 @@ static void test_audit_failure_standin(void **state)
 
 /*
  * A cardgated in [standin] mode = approve on the same database and PAN key:
- * d2->port[0] with a 3 s budget, d2->port[1] with 300 ms; the journal in
+ * d2->port[0] with a 3 s budget, d2->port[1] with 300 ms, d2->port[2] 10 s; the journal in
  * d2->dir; started, connected, and the card limits loaded.
  */
 static void standin_daemon(struct cgd *d2)
@@ -993,11 +993,13 @@ static void standin_daemon(struct cgd *d2)
                                     "[database]\npool_size = 2\nreconnect_max = 500ms\n"
                                     "[listener main]\naddress = 127.0.0.1:%u\nbudget = 3s\n"
                                     "[listener tight]\naddress = 127.0.0.1:%u\nbudget = 300ms\n"
+                                    "[listener long]\naddress = 127.0.0.1:%u\nbudget = 10s\n"
                                     "[standin]\nmode = approve\njournal = %s/standin.journal\n"
                                     "refresh = 1s\n"
                                     "[keys]\npan_key_file = %s\n"
                                     "[audit]\ndir = %s/audit\nfsync = none\n",
-                                    d2->port[0], d2->port[1], d2->dir, keyfile, d2->dir),
+                                    d2->port[0], d2->port[1], d2->port[2], d2->dir, keyfile,
+                                    d2->dir),
                      0);
     assert_int_equal(cgd_start(d2, NULL), 0);
     assert_true(cgd_log_wait(d2, "stand-in limits of", 10000));
@@ -1073,7 +1075,7 @@ static void test_standin_db_down(void **state)
     assert_true(fd >= 0 && fd1 >= 0);
     db_stop();
     for (int i = 0; i < 2; i++) {
-        req_init(&ok[i], i == 0 ? "0100" : "0200", card("approved"), 2000);
+        req_init(&ok[i], "0100", card("approved"), 2000);
         roundtrip_appr(fd, &ok[i], rc, appr);
         assert_string_equal(rc, "00");
         assert_int_equal(strlen(appr), 6);
@@ -1085,10 +1087,14 @@ static void test_standin_db_down(void **state)
     roundtrip_appr(fd, &r, rc, appr);
     assert_string_equal(rc, "91");
     assert_string_equal(appr, "");
+    /* a 0200 purchase: no completion would capture a stand-in hold */
+    req_init(&r, "0200", card("approved"), 100);
+    roundtrip_appr(fd, &r, rc, appr);
+    assert_string_equal(rc, "91");
     /* not plain purchases: cash, cashback, balance, refund */
     static const char *const procs[] = {"010000", "090000", "300000", "200000"};
     for (size_t i = 0; i < 4; i++) {
-        req_init(&r, "0200", card("approved"), 100);
+        req_init(&r, "0100", card("approved"), 100);
         r.proc = procs[i];
         roundtrip_appr(fd, &r, rc, appr);
         assert_string_equal(rc, "91");
@@ -1224,6 +1230,45 @@ static void test_standin_journal_locked(void **state)
     assert_int_equal(cgd_start(&d3, NULL), -1);
     assert_true(cgd_log_wait(&d3, "in use by another process", 100));
     cgd_cleanup(&d3);
+    assert_int_equal(cgd_finish(&d2), 0);
+}
+
+/*
+ * The switch reverses a stand-in approval before it is settled (the
+ * database is back, the 10 s deadline not yet past): the reversal is
+ * remembered unmatched, and the settlement then holds nothing
+ * (sql/0010), so the wallet is where it was.
+ */
+static void test_standin_reversed_before_settlement(void **state)
+{
+    (void)state;
+    struct cgd d2;
+    struct req a, rev;
+    char rc[4], appr[8], f90[64];
+    long before = available("2001");
+
+    standin_daemon(&d2);
+    int fd = cgd_connect(d2.port[2]);
+    assert_true(fd >= 0);
+    int ready = cgd_log_count(&d2, "database connection ready");
+    db_stop();
+    req_init(&a, "0100", card("approved"), 1500);
+    roundtrip_appr(fd, &a, rc, appr);
+    assert_string_equal(rc, "00");
+    assert_int_equal(appr[0], 'S');
+    db_start();
+    log_wait_count(&d2, "database connection ready", ready + 1);
+    snprintf(f90, sizeof(f90), "0100%s%s%011d%011d", a.stan, a.xmit, 123456, 0);
+    req_init(&rev, "0400", card("approved"), 1500);
+    rev.f90 = f90;
+    roundtrip_appr(fd, &rev, rc, appr);
+    assert_string_equal(rc, "00");
+    log_wait_count(&d2, "standin.reversed_before_settlement", 1);
+    char *v = standin_rows(a.stan);
+    assert_string_equal(v, "0 0");
+    free(v);
+    assert_int_equal(available("2001"), before);
+    close(fd);
     assert_int_equal(cgd_finish(&d2), 0);
 }
 
@@ -1426,6 +1471,7 @@ int main(void)
         cmocka_unit_test_teardown(test_standin_db_down, ledger_ok),
         cmocka_unit_test_teardown(test_standin_sigkill_replay, ledger_ok),
         cmocka_unit_test_teardown(test_standin_journal_locked, ledger_ok),
+        cmocka_unit_test_teardown(test_standin_reversed_before_settlement, ledger_ok),
         cmocka_unit_test_teardown(test_standin_late_db_approval, ledger_ok),
         cmocka_unit_test_teardown(test_standin_audit_failure_void, ledger_ok),
     };
