@@ -10,7 +10,7 @@
 --
 -- standin_settle_json(reqs jsonb): one auth_outcome per element (ord = its
 -- 1-based position), in one transaction.  Each element is an auth_request as
--- authorize_batch_json takes it (the original request: kind auth/financial,
+-- authorize_batch_json takes it (the original request, sent as kind standin,
 -- its MTI, acquirer/STAN/transmission time/RRN) plus "standin_approval_code".
 --
 -- Exactly one hold per request, whatever came first:
@@ -23,6 +23,13 @@
 --     that authorization (same acquirer/STAN/field 7/RRN, key kind auth or
 --     financial, answered 00/10) IS the hold; no second one is made and the
 --     outcome is that row's, rule 'standin.settled_by_authorization';
+--   * the switch reversed it (0400/0420/0421) before this settlement (the
+--     daemon settles only past the deadline, the switch may reverse first):
+--     the reversal is remembered 'unmatched' (no original yet), so nothing
+--     is held, the outcome is 00 'standin.reversed_before_settlement' and the
+--     reversal stays unmatched (its original was never recorded; a repeated
+--     settlement finds it again; a database decision arriving later is
+--     declined 05 as for any original after its reversal);
 --   * the database decides the request after this settlement: the wallet
 --     locks (lock_wallets) are taken first, so an authorize_batch still
 --     running has committed before the check reads, and one that starts
@@ -34,6 +41,7 @@ DECLARE
     x record;
     r auth_request;
     a authorizations;
+    u authorizations;
     o auth_outcome;
     appr text;
 BEGIN
@@ -53,6 +61,19 @@ BEGIN
             RETURN NEXT ROW(x.i, a.response_code, a.approval_code, a.amount_approved, a.available_after,
                             a.balance_after, a.currency, 'standin.settled_by_authorization',
                             a.policy_version, a.id, a.account_id)::auth_outcome;
+            CONTINUE;
+        END IF;
+        -- the switch reversed it (0400/0420/0421) before this settlement: the
+        -- reversal is remembered as unmatched; nothing is held (the reversal
+        -- stays unmatched: the original was never recorded, and a repeated
+        -- settlement finds it again, so this is idempotent too)
+        SELECT * INTO u FROM authorizations z
+         WHERE z.status = 'unmatched' AND z.orig_acquirer_id = coalesce(r.acquirer_id, '')
+           AND z.orig_stan = coalesce(r.stan, '') AND z.orig_xmit_at = coalesce(r.xmit_at, '')
+         LIMIT 1;
+        IF FOUND THEN
+            RETURN NEXT ROW(x.i, '00', appr, 0, NULL, NULL, NULL, 'standin.reversed_before_settlement',
+                            NULL, u.id, u.account_id)::auth_outcome;
             CONTINUE;
         END IF;
         r.kind := 'standin';

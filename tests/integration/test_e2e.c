@@ -1237,7 +1237,7 @@ static void test_standin_journal_locked(void **state)
  * The switch reverses a stand-in approval before it is settled (the
  * database is back, the 10 s deadline not yet past): the reversal is
  * remembered unmatched, and the settlement then holds nothing
- * (sql/0010), so the wallet is where it was.
+ * (sql/0008), so the wallet is where it was.
  */
 static void test_standin_reversed_before_settlement(void **state)
 {
